@@ -1,0 +1,138 @@
+/**
+ * The only module that reads `process.env`. It validates every variable, applies the
+ * defaults of SPEC §1 and returns a frozen object; a bad value throws a ConfigError that
+ * names the variable.
+ */
+import { accessSync, constants, statSync } from 'node:fs'
+import { isIP } from 'node:net'
+import { resolve } from 'node:path'
+import { ConfigError } from './errors.js'
+
+export interface RedisNode { host: string, port: number }
+
+export interface Config {
+  port: number
+  host: string
+  policiesDir: string
+  redisUrl: string | undefined
+  redisClusterNodes: RedisNode[] | undefined
+  redisCommandTimeoutMs: number
+  geoipCityDb: string | undefined
+  apiKeys: string[]
+  adminApiKeys: string[]
+  logLevel: string
+  historyMaxSubjects: number
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+const MIN_KEY_LENGTH = 16
+
+type Env = Record<string, string | undefined>
+
+const value = (env: Env, name: string): string | undefined => {
+  const v = env[name]
+  return v === undefined || v.trim() === '' ? undefined : v.trim()
+}
+
+const integer = (env: Env, name: string, fallback: number, min: number, max: number): number => {
+  const raw = value(env, name)
+  if (raw === undefined) return fallback
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got "${raw}"`)
+  const n = Number(raw)
+  if (n < min || n > max) throw new ConfigError(name, `expected a whole number from ${min} to ${max}, got ${n}`)
+  return n
+}
+
+export const isLoopback = (host: string): boolean =>
+  host === 'localhost' || host === '::1' || host === '[::1]' || (isIP(host) === 4 && host.startsWith('127.'))
+
+const parseKeys = (env: Env, name: string): string[] => {
+  const raw = value(env, name)
+  if (raw === undefined) return []
+  const keys = raw.split(',').map(k => k.trim())
+  keys.forEach((k, i) => {
+    if (k.length < MIN_KEY_LENGTH) {
+      throw new ConfigError(name, `key #${i + 1} is ${k.length} characters; use at least ${MIN_KEY_LENGTH} random characters`)
+    }
+    if (/\s/.test(k)) throw new ConfigError(name, `key #${i + 1} contains white space`)
+  })
+  return keys
+}
+
+const parseRedisUrl = (env: Env): string | undefined => {
+  const raw = value(env, 'REDIS_URL')
+  if (raw === undefined) return undefined
+  let url: URL
+  try { url = new URL(raw) } catch { throw new ConfigError('REDIS_URL', `not a URL: "${raw}"`) }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError('REDIS_URL', `expected redis:// or rediss://, got ${url.protocol}//`)
+  }
+  if (url.hostname === '') throw new ConfigError('REDIS_URL', 'has no host')
+  return raw
+}
+
+const parseClusterNodes = (env: Env): RedisNode[] | undefined => {
+  const raw = value(env, 'REDIS_CLUSTER_NODES')
+  if (raw === undefined) return undefined
+  return raw.split(',').map(s => s.trim()).map(seed => {
+    const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(seed)
+    const port = m ? Number(m[2]) : NaN
+    if (!m || port < 1 || port > 65535) {
+      throw new ConfigError('REDIS_CLUSTER_NODES', `expected host:port, got "${seed}"`)
+    }
+    return { host: m[1]!.replace(/^\[|\]$/g, ''), port }
+  })
+}
+
+const parseReadableFile = (env: Env, name: string): string | undefined => {
+  const raw = value(env, name)
+  if (raw === undefined) return undefined
+  const path = resolve(raw)
+  try {
+    accessSync(path, constants.R_OK)
+    if (!statSync(path).isFile()) throw new Error('not a file')
+  } catch {
+    throw new ConfigError(name, `cannot read the file ${path}`)
+  }
+  return path
+}
+
+const parseDir = (env: Env, name: string, fallback: string): string => {
+  const path = resolve(value(env, name) ?? fallback)
+  try {
+    if (!statSync(path).isDirectory()) throw new Error('not a folder')
+  } catch {
+    throw new ConfigError(name, `cannot read the folder ${path}`)
+  }
+  return path
+}
+
+export function loadConfig (env: Env = process.env): Readonly<Config> {
+  const host = value(env, 'HOST') ?? '127.0.0.1'
+  const apiKeys = parseKeys(env, 'API_KEYS')
+  if (apiKeys.length === 0 && !isLoopback(host)) {
+    throw new ConfigError('HOST', `refusing to listen on ${host} without API_KEYS: set API_KEYS, or keep HOST on loopback`)
+  }
+  const redisUrl = parseRedisUrl(env)
+  const redisClusterNodes = parseClusterNodes(env)
+  if (redisUrl !== undefined && redisClusterNodes !== undefined) {
+    throw new ConfigError('REDIS_CLUSTER_NODES', 'set either REDIS_URL or REDIS_CLUSTER_NODES, not both')
+  }
+  const logLevel = value(env, 'LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('LOG_LEVEL', `expected one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  }
+  return Object.freeze({
+    port: integer(env, 'PORT', 8080, 0, 65535),
+    host,
+    policiesDir: parseDir(env, 'POLICIES_DIR', './policies'),
+    redisUrl,
+    redisClusterNodes,
+    redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 50, 1, 60_000),
+    geoipCityDb: parseReadableFile(env, 'GEOIP_CITY_DB'),
+    apiKeys,
+    adminApiKeys: parseKeys(env, 'ADMIN_API_KEYS'),
+    logLevel,
+    historyMaxSubjects: integer(env, 'HISTORY_MAX_SUBJECTS', 100_000, 1, 100_000_000)
+  })
+}

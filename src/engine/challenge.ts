@@ -1,0 +1,45 @@
+/**
+ * RFC 9470 / RFC 6750 challenges. Header parameters are quoted strings; the description may
+ * hold only printable ASCII without `"` or `\`, so it is transliterated and the full text
+ * (any language) travels in `message`.
+ */
+import type { Assurance } from './model.js'
+
+export const GENERIC_STEP_UP = 'Additional authentication is required.'
+export const GENERIC_UNMET = 'The authentication this action requires cannot be met with the enrolled factors.'
+
+/** Printable ASCII, no `"` or `\`; falls back to a generic text when too much would be lost. */
+export function safeDescription (text: string, fallback: string): string {
+  const flat = text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '')
+  const visible = [...flat].filter(c => !/\s/.test(c))
+  let kept = 0
+  const out = [...flat].map(c => {
+    if (/\s/.test(c)) return ' '
+    if (c === '"') { kept++; return "'" }
+    if (c === '\\') { kept++; return '/' }
+    if (c >= '!' && c <= '~') { kept++; return c }
+    return ''
+  }).join('').replace(/ {2,}/g, ' ').trim()
+  if (out === '' || kept < visible.length * 0.8) return fallback
+  return out.length > 300 ? out.slice(0, 297) + '...' : out
+}
+
+export function acrValuesFor (aal: number, factors: string[], assurance: Assurance): string[] {
+  if (aal >= 3) return assurance.challengeAcr.aal3
+  if (aal === 2) {
+    const allPhr = factors.length > 0 && factors.every(f => assurance.factorByName.get(f)?.phishingResistant === true)
+    return allPhr ? assurance.challengeAcr.aal2PhishingResistant : assurance.challengeAcr.aal2
+  }
+  return assurance.challengeAcr.aal1
+}
+
+const quoted = (value: string): string => `"${value.replace(/["\\]/g, '')}"`
+
+export function stepUpHeader (description: string, acrValues: string[], maxAge: number): string {
+  return `Bearer error="insufficient_user_authentication", error_description=${quoted(safeDescription(description, GENERIC_STEP_UP))}, ` +
+    `acr_values=${quoted(acrValues.join(' '))}, max_age=${Math.max(0, Math.floor(maxAge))}`
+}
+
+export function unmetHeader (description: string): string {
+  return `Bearer error="unmet_authentication_requirements", error_description=${quoted(safeDescription(description, GENERIC_UNMET))}`
+}

@@ -1,0 +1,161 @@
+/**
+ * What a request may teach history (SPEC §4). A new fact is learnt only from an `allow` whose
+ * session meets the learning floor and the strictest requirement among the tenant's enforced
+ * step-up policies that use that signal and for which the fact is new. The per-tenant tables
+ * are built when policies compile, so the hot path only compares numbers.
+ */
+import { isFresh, type Session } from './assurance.js'
+import type { Aal, Assurance, Facts, HistorySnapshot, Location, Policy, Trigger } from './model.js'
+import { readsSignal } from './needs.js'
+import { DEFAULTS, type RiskEvaluator } from './risk.js'
+
+interface User { aal: Aal, maxAge: number }
+interface WindowUser extends User { days: number }
+interface TravelUser extends User { maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number }
+
+export interface LearningRules {
+  device: WindowUser[]
+  country: WindowUser[]
+  location: TravelUser[]
+  resources: Map<string, WindowUser[]>
+}
+
+export interface Learning {
+  forTenant: (tenant: string | undefined) => LearningRules
+  /** The longest look-back in use, in days (history keeps entries that long, at most 400). */
+  retentionDays: number
+}
+
+/** The facts a decision may write; absent members are not written. */
+export interface HistoryUpdate {
+  deviceId?: string
+  country?: string
+  location?: Location
+  resource?: string
+}
+
+const REFRESH_AFTER = 3600
+const DAY = 86400
+
+type SignalUse = { device?: number, country?: number, travel?: Omit<TravelUser, keyof User>, resource?: { name: string, days: number } }
+
+function usesOf (trigger: Trigger): SignalUse[] {
+  const d = DEFAULTS
+  const all: SignalUse = { device: d.newDevice.days, country: d.newCountry.days, travel: d.impossibleTravel }
+  switch (trigger.kind) {
+    case 'newDevice': return [{ device: trigger.days }]
+    case 'newCountry': return [{ country: trigger.days }]
+    case 'impossibleTravel': return [{ travel: { maxSpeedKmh: trigger.maxSpeedKmh, minDistanceKm: trigger.minDistanceKm, maxAccuracyKm: trigger.maxAccuracyKm } }]
+    case 'firstAccess': return [{ resource: { name: trigger.resource, days: trigger.days } }]
+    case 'riskScore': return [all]
+    case 'condition': {
+      const sig = readsSignal(trigger.program.reads)
+      if (sig('riskScore')) return [all]
+      const use: SignalUse = {}
+      if (sig('newDevice') || sig('hasHistory')) use.device = d.newDevice.days
+      if (sig('newCountry') || sig('hasHistory')) use.country = d.newCountry.days
+      if (sig('impossibleTravel') || sig('travel')) use.travel = d.impossibleTravel
+      return [use]
+    }
+    default: return []
+  }
+}
+
+export function buildLearning (policies: readonly Policy[], _assurance: Assurance): Learning {
+  const relevant = policies.filter(p => p.mode === 'enforce' && p.effect === 'step_up')
+  const build = (tenant: string | undefined): LearningRules => {
+    const rules: LearningRules = { device: [], country: [], location: [], resources: new Map() }
+    for (const p of relevant) {
+      if (p.scope.tenant !== undefined && p.scope.tenant !== tenant) continue
+      const req = { aal: p.require.aal, maxAge: p.require.maxAge }
+      for (const use of p.triggers.flatMap(usesOf)) {
+        if (use.device !== undefined) rules.device.push({ ...req, days: use.device })
+        if (use.country !== undefined) rules.country.push({ ...req, days: use.country })
+        if (use.travel !== undefined) rules.location.push({ ...req, ...use.travel })
+        if (use.resource !== undefined) {
+          const list = rules.resources.get(use.resource.name) ?? []
+          list.push({ ...req, days: use.resource.days })
+          rules.resources.set(use.resource.name, list)
+        }
+      }
+    }
+    return rules
+  }
+  const named = new Set(relevant.map(p => p.scope.tenant).filter((t): t is string => t !== undefined))
+  const tables = new Map([...named].map(t => [t, build(t)]))
+  const shared = build(undefined)
+  const windows = relevant.flatMap(p => p.triggers.flatMap(usesOf))
+    .flatMap(u => [u.device, u.country, u.resource?.days, u.travel ? DEFAULTS.newDevice.days : undefined])
+    .filter((n): n is number => n !== undefined)
+  return {
+    forTenant: (tenant) => (tenant !== undefined ? tables.get(tenant) : undefined) ?? shared,
+    retentionDays: Math.min(400, Math.max(30, ...windows))
+  }
+}
+
+/** Does the session meet the floor and every requirement in `users` (strictest wins)? */
+function strongEnough (session: Session, users: User[], assurance: Assurance): boolean {
+  const floor = assurance.learnFrom
+  let aal = floor.aal
+  let maxAge = floor.maxAge
+  for (const u of users) {
+    if (u.aal > aal) aal = u.aal
+    if (u.maxAge < maxAge) maxAge = u.maxAge
+  }
+  // maxAge 0 counts as the clock skew here, without consuming the authentication.
+  return session.aal >= aal && isFresh(session, maxAge, assurance.clockSkew)
+}
+
+const stale = (lastSeen: number | undefined, days: number, now: number): boolean =>
+  lastSeen === undefined || now - lastSeen > days * DAY
+
+const needsRefresh = (lastSeen: number | undefined, now: number): boolean =>
+  lastSeen === undefined || now - lastSeen >= REFRESH_AFTER
+
+/**
+ * The writes an allowed decision makes. New facts need a strong, recent session; known
+ * facts are refreshed, at most hourly, by any allowed request.
+ */
+export function learnFrom (
+  facts: Facts, snapshot: HistorySnapshot, rules: LearningRules, session: Session, risk: RiskEvaluator,
+  assurance: Assurance, now: number
+): HistoryUpdate {
+  const update: HistoryUpdate = {}
+  const learnWindowed = (lastSeen: number | undefined, users: WindowUser[], defaultDays: number): boolean => {
+    const newFor = users.filter(u => stale(lastSeen, u.days, now))
+    const isNew = users.length > 0 ? newFor.length > 0 : stale(lastSeen, defaultDays, now)
+    if (isNew) return strongEnough(session, newFor, assurance)
+    return needsRefresh(lastSeen, now)
+  }
+
+  const deviceId = facts.request.deviceId
+  if (deviceId !== undefined && learnWindowed(snapshot.deviceLastSeen, rules.device, DEFAULTS.newDevice.days)) {
+    update.deviceId = deviceId
+  }
+  const resource = facts.request.resource
+  if (resource !== undefined && learnWindowed(snapshot.resourceLastSeen, rules.resources.get(resource) ?? [], DEFAULTS.firstAccess.days)) {
+    update.resource = resource
+  }
+  if (facts.geo.status === 'found') {
+    const location = facts.geo.location
+    if (location.country !== undefined && learnWindowed(snapshot.countryLastSeen, rules.country, DEFAULTS.newCountry.days)) {
+      update.country = location.country
+    }
+    if (learnLocation(snapshot, location, rules, session, risk, assurance, now)) update.location = location
+  }
+  return update
+}
+
+function learnLocation (
+  snapshot: HistorySnapshot, location: Location, rules: LearningRules, session: Session, risk: RiskEvaluator,
+  assurance: Assurance, now: number
+): boolean {
+  const last = snapshot.lastLocation
+  if (!last) return true // the first location is not a new fact
+  const d = DEFAULTS.impossibleTravel
+  const users = rules.location.length > 0 ? rules.location : [{ aal: assurance.learnFrom.aal, maxAge: assurance.learnFrom.maxAge, ...d }]
+  const impossibleFor = users.filter(u => risk.impossibleTravel(u.maxSpeedKmh, u.minDistanceKm, u.maxAccuracyKm).fired)
+  if (impossibleFor.length > 0) return strongEnough(session, rules.location.length > 0 ? impossibleFor : [], assurance)
+  const moved = last.latitude !== location.latitude || last.longitude !== location.longitude
+  return moved || needsRefresh(last.at, now)
+}

@@ -1,0 +1,116 @@
+/**
+ * A compiled policy set: policies indexed by scope and action, the assurance tables, and
+ * the IP lists. Building the plan for a request costs the depth of its action, whatever
+ * the number of unrelated policies.
+ */
+import { ActionIndex } from './actions.js'
+import type { Learning } from './learning.js'
+import type { Assurance, DecisionRequest, Policy, SignalNeeds } from './model.js'
+
+export interface IpListMatcher {
+  /** Names of the lists that hold the address. */
+  lookup: (ip: string) => string[]
+  readonly names: readonly string[]
+}
+
+export interface Plan {
+  /** Enforced policies that apply, after overrides. */
+  enforced: Policy[]
+  /** Report-only policies that apply. */
+  report: Policy[]
+  needs: SignalNeeds & { onceOnly: boolean }
+}
+
+export interface CompiledPolicySet {
+  policies: readonly Policy[]
+  assurance: Assurance
+  ipLists: IpListMatcher
+  /** A digest of the sources, to tell sets apart. */
+  hash: string
+  learning: Learning
+  plan: (request: Pick<DecisionRequest, 'tenant' | 'application' | 'action'>) => Plan
+}
+
+const scopeKey = (tenant: string | undefined, application: string | undefined): string =>
+  tenant === undefined ? (application === undefined ? 'g' : `a\u0000${application}`)
+    : application === undefined ? `t\u0000${tenant}` : `ta\u0000${tenant}\u0000${application}`
+
+const PLAN_CACHE_LIMIT = 10_000
+
+export function buildPolicySet (policies: Policy[], assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
+  const byScope = new Map<string, ActionIndex<Policy>>()
+  for (const policy of policies) {
+    const key = scopeKey(policy.scope.tenant, policy.scope.application)
+    let index = byScope.get(key)
+    if (!index) { index = new ActionIndex(); byScope.set(key, index) }
+    for (const pattern of policy.actions) index.add(pattern, policy)
+  }
+  const order = new Map(policies.map((p, i) => [p, i]))
+  // Plans depend only on (tenant, application, action): cache them, bounded.
+  const cache = new Map<string, Plan>()
+
+  const computePlan = (tenant: string | undefined, application: string | undefined, action: string): Plan => {
+    const keys = [scopeKey(undefined, undefined)]
+    if (tenant !== undefined) keys.push(scopeKey(tenant, undefined))
+    if (application !== undefined) keys.push(scopeKey(undefined, application))
+    if (tenant !== undefined && application !== undefined) keys.push(scopeKey(tenant, application))
+    const candidates: Policy[] = []
+    for (const key of keys) {
+      const index = byScope.get(key)
+      if (index) candidates.push(...index.match(action))
+    }
+    candidates.sort((a, b) => order.get(a)! - order.get(b)!)
+    const removed = overridden(candidates)
+    const applying = candidates.filter(p => !removed.has(p.id))
+    const enforced = applying.filter(p => p.mode === 'enforce')
+    const report = applying.filter(p => p.mode === 'report')
+    const needs = { history: false, geo: false, ipLists: false, onceOnly: false }
+    for (const p of applying) {
+      needs.history ||= p.needs.history
+      needs.geo ||= p.needs.geo
+      needs.ipLists ||= p.needs.ipLists
+    }
+    needs.onceOnly = enforced.some(p => p.effect === 'step_up' && p.require.maxAge === 0)
+    return { enforced, report, needs }
+  }
+
+  return {
+    policies,
+    assurance,
+    ipLists,
+    hash,
+    learning,
+    plan: ({ tenant, application, action }) => {
+      const key = `${tenant ?? ''}\u0000${tenant === undefined ? 0 : 1}\u0000${application ?? ''}\u0000${application === undefined ? 0 : 1}\u0000${action}`
+      let plan = cache.get(key)
+      if (!plan) {
+        plan = computePlan(tenant, application, action)
+        if (cache.size >= PLAN_CACHE_LIMIT) cache.clear()
+        cache.set(key, plan)
+      }
+      return plan
+    }
+  }
+}
+
+/**
+ * Ids replaced for this request (SPEC §3.3): every target of an applying enforced policy's
+ * `overrides`, and, when several policies override the same target, the less specific ones
+ * (an application override beats a tenant override beats a global one).
+ */
+function overridden (candidates: Policy[]): Set<string> {
+  const removed = new Set<string>()
+  const byTarget = new Map<string, Policy[]>()
+  for (const p of candidates) {
+    if (p.overrides === undefined || p.mode !== 'enforce') continue
+    const list = byTarget.get(p.overrides) ?? []
+    list.push(p)
+    byTarget.set(p.overrides, list)
+  }
+  for (const [target, overriders] of byTarget) {
+    removed.add(target)
+    const best = Math.max(...overriders.map(p => p.specificity))
+    for (const p of overriders) if (p.specificity < best) removed.add(p.id)
+  }
+  return removed
+}

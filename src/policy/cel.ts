@@ -1,0 +1,141 @@
+/**
+ * CEL conditions, compiled once with @marcbachmann/cel-js (see README "Why this CEL library").
+ * Compilation type-checks variable and field names, bounds the expression's size, forbids
+ * iteration inside iteration and unsafe regular expressions, and records what the
+ * expression reads so the service gathers only the signals that some policy needs.
+ */
+import { Environment, EvaluationError, type ASTNode } from '@marcbachmann/cel-js'
+import type { ConditionProgram } from '../engine/model.js'
+
+const env = new Environment({
+  limits: { maxAstNodes: 400, maxDepth: 24, maxListElements: 256, maxMapEntries: 64, maxCallArguments: 8 }
+})
+  .registerVariable('action', 'string')
+  .registerVariable('tenant', 'dyn')
+  .registerVariable('application', 'dyn')
+  .registerVariable('ip', 'dyn')
+  .registerVariable('resource', 'dyn')
+  .registerVariable('subject', 'map<string, dyn>')
+  .registerVariable('claims', 'map<string, dyn>')
+  .registerVariable('context', 'map<string, dyn>')
+  .registerVariable({ name: 'geo', schema: { country: 'string', city: 'string', latitude: 'double', longitude: 'double', accuracyKm: 'double' } })
+  .registerVariable({ name: 'session', schema: { aal: 'double', authAge: 'double' } })
+  .registerVariable({
+    name: 'signals',
+    schema: {
+      newDevice: 'bool',
+      newCountry: 'bool',
+      impossibleTravel: 'bool',
+      hasHistory: 'bool',
+      travel: { distanceKm: 'double', elapsedSeconds: 'double', speedKmh: 'double' },
+      ipLists: 'list<string>',
+      riskScore: 'double'
+    }
+  })
+
+const MACROS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
+
+export class ConditionError extends Error {
+  constructor (message: string, readonly offset: number | undefined) { super(message) }
+}
+
+/** Nested quantifiers such as `(a+)+` backtrack exponentially on crafted input. */
+const UNSAFE_REGEX = /\([^)]*[+*}][^)]*\)\s*[+*{]/
+
+export function compileCondition (source: string): ConditionProgram {
+  let fn: ReturnType<typeof env.parse>
+  try {
+    fn = env.parse(source)
+  } catch (err) {
+    throw new ConditionError(firstLine(err), rangeStart(err))
+  }
+  const checked = fn.check()
+  if (!checked.valid) throw new ConditionError(firstLine(checked.error), rangeStart(checked.error))
+  if (checked.type !== 'bool' && checked.type !== 'dyn') {
+    throw new ConditionError(`must be a boolean expression, but its type is ${checked.type}`, 0)
+  }
+  const reads = new Set<string>()
+  walk(fn.ast, new Set(), reads, 0)
+  return {
+    source,
+    reads,
+    evaluate: (vars) => runCompiled(fn, vars)
+  }
+}
+
+/** Runs a compiled expression; run-time errors and non-boolean results are reported, not thrown. */
+function runCompiled (fn: (vars: Record<string, unknown>) => unknown, vars: Record<string, unknown>): { value: boolean } | { error: string } {
+  try {
+    const value = fn(vars)
+    return typeof value === 'boolean' ? { value } : { error: `the result is not a boolean (${typeof value})` }
+  } catch (err) {
+    if (err instanceof EvaluationError) return { error: firstLine(err) }
+    return { error: `evaluation failed: ${(err as Error).message}` }
+  }
+}
+
+const firstLine = (err: unknown): string => String((err as Error)?.message ?? err).split('\n')[0]!.trim()
+
+const rangeStart = (err: unknown): number | undefined => {
+  const range = (err as { range?: { start?: number } } | undefined)?.range
+  return typeof range?.start === 'number' ? range.start : undefined
+}
+
+function walk (node: ASTNode, bound: Set<string>, reads: Set<string>, comprehensionDepth: number): void {
+  const path = selectPath(node)
+  if (path !== null) {
+    const root = path.split('.')[0]!
+    if (!bound.has(root)) {
+      reads.add(root)
+      if (root === 'signals' || root === 'session' || root === 'geo') reads.add(path.split('.').slice(0, 2).join('.'))
+    }
+    return
+  }
+  const args = node.args as unknown
+  if (node.op === 'rcall' && Array.isArray(args) && MACROS.has(args[0] as string)) {
+    if (comprehensionDepth >= 1) {
+      throw new ConditionError(`${String(args[0])}() inside another comprehension is not allowed: its cost would grow with the square of the input`, node.start)
+    }
+    const [, receiver, [iterator, ...rest]] = args as [string, ASTNode, ASTNode[]]
+    walk(receiver, bound, reads, comprehensionDepth)
+    const inner = new Set(bound).add(String(iterator?.args))
+    for (const a of rest) walk(a, inner, reads, comprehensionDepth + 1)
+    return
+  }
+  if ((node.op === 'rcall' || node.op === 'call') && Array.isArray(args) && args[0] === 'matches') {
+    const pattern = (node.op === 'rcall' ? (args[2] as ASTNode[])[0] : (args[1] as ASTNode[])[1])
+    if (!pattern || pattern.op !== 'value' || typeof pattern.args !== 'string') {
+      throw new ConditionError('matches() takes a literal pattern, so it can be checked when the policy loads', node.start)
+    }
+    if (UNSAFE_REGEX.test(pattern.args)) {
+      throw new ConditionError(`the pattern ${JSON.stringify(pattern.args)} nests quantifiers and could take exponential time`, pattern.start)
+    }
+  }
+  for (const child of children(node)) walk(child, bound, reads, comprehensionDepth)
+}
+
+function children (node: ASTNode): ASTNode[] {
+  const out: ASTNode[] = []
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(visit)
+    else if (v !== null && typeof v === 'object' && 'op' in v) out.push(v as ASTNode)
+  }
+  visit(node.args)
+  return out
+}
+
+function selectPath (node: ASTNode): string | null {
+  if (node.op === 'id') return node.args as string
+  if (node.op === '.' || node.op === '.?') {
+    const [target, field] = node.args as [ASTNode, string]
+    const p = selectPath(target)
+    return p === null ? null : `${p}.${field}`
+  }
+  if (node.op === '[]') {
+    const [target, key] = node.args as [ASTNode, ASTNode]
+    const p = selectPath(target)
+    if (p !== null && key.op === 'value' && typeof key.args === 'string') return `${p}.${key.args}`
+    if (p !== null) { /* dynamic index: the whole object is read */ return p }
+  }
+  return null
+}

@@ -1,0 +1,278 @@
+/**
+ * Parse -> validate -> compile. Every problem of a folder is collected and reported together,
+ * sorted by file and line; a set compiles only when there is no error.
+ */
+import { createHash } from 'node:crypto'
+import type { PolicyProblem } from '../errors.js'
+import { buildAssurance, DEFAULT_ACR, DEFAULT_FACTORS } from '../engine/assurance.js'
+import { buildLearning } from '../engine/learning.js'
+import type { Aal, Assurance, FactorClass, Policy, SignalNeeds, Trigger } from '../engine/model.js'
+import { needsOf } from '../engine/needs.js'
+import { buildPolicySet, type CompiledPolicySet } from '../engine/policy-set.js'
+import { DEFAULTS } from '../engine/risk.js'
+import { compileCondition, ConditionError } from './cel.js'
+import { toSeconds } from './duration.js'
+import { compileIpLists } from './iplists.js'
+import { parseSource, type FolderSources, type ParsedFile, type Path } from './source.js'
+import { fieldName, validateParsed } from './validate.js'
+
+export interface CompileResult {
+  set: CompiledPolicySet | undefined
+  problems: PolicyProblem[]
+}
+
+/* The raw shapes, as the schema has already validated them. */
+type Duration = number | string
+interface RawPolicy {
+  id: string
+  description?: string
+  scope?: { tenant?: string, application?: string }
+  overrides?: string
+  actions: string[]
+  when?: Array<Record<string, Record<string, unknown> | string | null>>
+  effect?: 'step_up' | 'deny'
+  require?: { aal?: 1 | 2 | 3, factors?: string[], maxAge?: Duration }
+  message?: string
+  mode?: 'enforce' | 'report'
+}
+interface RawAssurance {
+  acr?: Record<string, Aal>
+  factors?: Record<string, { amr?: string[], maxAal?: 1 | 2 | 3, phishingResistant?: boolean }>
+  userVerification?: string[]
+  clockSkew?: Duration
+  challengeAcr?: Partial<Assurance['challengeAcr']>
+  learnFrom?: { aal?: Aal, maxAge?: Duration }
+  riskWeights?: Partial<Assurance['riskWeights']>
+}
+interface RawFile { policies?: RawPolicy[], assurance?: RawAssurance }
+
+const MAX_CLOCK_SKEW = 600
+
+class Reporter {
+  constructor (readonly problems: PolicyProblem[]) {}
+  error (parsed: ParsedFile, path: Path, message: string, key = false): void {
+    this.add(parsed, path, message, 'error', key)
+  }
+
+  warn (parsed: ParsedFile, path: Path, message: string): void {
+    this.add(parsed, path, message, 'warning', false)
+  }
+
+  private add (parsed: ParsedFile, path: Path, message: string, severity: 'error' | 'warning', key: boolean): void {
+    const { line, col } = parsed.locate(path, key)
+    this.problems.push({ file: parsed.file, line, col, field: fieldName(path), message, severity })
+  }
+}
+
+export function compilePolicies (sources: FolderSources): CompileResult {
+  const problems: PolicyProblem[] = []
+  const report = new Reporter(problems)
+  const files: Array<{ parsed: ParsedFile, raw: RawFile }> = []
+  for (const source of sources.policies) {
+    const parsed = parseSource(source, problems)
+    if (parsed && validateParsed(parsed, problems)) files.push({ parsed, raw: parsed.data as RawFile })
+  }
+  const ipLists = compileIpLists(sources.lists, problems)
+  const assurance = compileAssurance(files, report)
+
+  const policies: Policy[] = []
+  const seen = new Map<string, { file: string, line: number }>()
+  for (const { parsed, raw } of files) {
+    (raw.policies ?? []).forEach((rawPolicy, i) => {
+      const path: Path = ['policies', i]
+      const first = seen.get(rawPolicy.id)
+      if (first) {
+        report.error(parsed, [...path, 'id'], `duplicate id "${rawPolicy.id}" (first defined at ${first.file}:${first.line})`)
+        return
+      }
+      const policy = compilePolicy(rawPolicy, parsed, path, assurance, new Set(ipLists.names), report)
+      seen.set(rawPolicy.id, { file: parsed.file, line: parsed.locate(path).line })
+      if (policy) policies.push(policy)
+    })
+  }
+  checkOverrides(policies, files, report)
+
+  if (problems.some(p => p.severity === 'error')) return { set: undefined, problems }
+  const hash = createHash('sha256')
+  for (const s of [...sources.policies, ...sources.lists]) hash.update(s.file).update('\u0000').update(s.text).update('\u0000')
+  const set = buildPolicySet(policies, assurance, ipLists, hash.digest('hex').slice(0, 16), buildLearning(policies, assurance))
+  return { set, problems }
+}
+
+function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, report: Reporter): Assurance {
+  const holders = files.filter(f => f.raw.assurance !== undefined)
+  holders.slice(1).forEach(f => report.error(f.parsed, ['assurance'], `only one file may hold assurance: (already in ${holders[0]!.parsed.file})`, true))
+  const holder = holders[0]
+  if (!holder) return buildAssurance()
+  const raw = holder.raw.assurance!
+  const at = (...path: Path): Path => ['assurance', ...path]
+
+  const factors = DEFAULT_FACTORS.map(f => ({ ...f, amr: [...f.amr] }))
+  const claimed = new Map<string, string>()
+  for (const [name, spec] of Object.entries(raw.factors ?? {})) {
+    let factor = factors.find(f => f.name === name)
+    if (!factor) {
+      if (spec.amr === undefined || spec.maxAal === undefined) {
+        report.error(holder.parsed, at('factors', name), 'a new factor class needs amr and maxAal')
+        continue
+      }
+      factor = { name, amr: [], maxAal: spec.maxAal, phishingResistant: spec.phishingResistant ?? false }
+      factors.push(factor)
+    }
+    if (spec.maxAal !== undefined) factor.maxAal = spec.maxAal
+    if (spec.phishingResistant !== undefined) factor.phishingResistant = spec.phishingResistant
+    if (spec.amr) {
+      for (const value of spec.amr) {
+        const other = claimed.get(value)
+        if (other !== undefined && other !== name) report.error(holder.parsed, at('factors', name, 'amr'), `amr value "${value}" is also claimed by ${other}`)
+        claimed.set(value, name)
+        // An amr value named here moves to this class (e.g. device-bound passkeys -> security_key).
+        for (const f of factors) if (f !== factor) f.amr = f.amr.filter(v => v !== value)
+      }
+      factor.amr = [...new Set([...factor.amr, ...spec.amr])]
+    }
+  }
+  const clockSkew = raw.clockSkew === undefined ? undefined : toSeconds(raw.clockSkew)
+  if (clockSkew !== undefined && clockSkew > MAX_CLOCK_SKEW) {
+    report.error(holder.parsed, at('clockSkew'), `at most ${MAX_CLOCK_SKEW / 60}m: a larger skew would let old authentications pass as fresh`)
+  }
+  return buildAssurance({
+    acr: { ...DEFAULT_ACR, ...raw.acr },
+    factors: factors.filter(f => f.amr.length > 0) as FactorClass[],
+    ...(raw.userVerification ? { userVerification: raw.userVerification } : {}),
+    ...(clockSkew !== undefined ? { clockSkew } : {}),
+    ...(raw.challengeAcr ? { challengeAcr: raw.challengeAcr } : {}),
+    learnFrom: {
+      ...(raw.learnFrom?.aal !== undefined ? { aal: raw.learnFrom.aal } : {}),
+      ...(raw.learnFrom?.maxAge !== undefined ? { maxAge: toSeconds(raw.learnFrom.maxAge) } : {})
+    },
+    ...(raw.riskWeights ? { riskWeights: raw.riskWeights } : {})
+  })
+}
+
+function compilePolicy (raw: RawPolicy, parsed: ParsedFile, path: Path, assurance: Assurance, lists: Set<string>, report: Reporter): Policy | undefined {
+  let ok = true
+  const fail = (sub: Path, message: string): void => { ok = false; report.error(parsed, [...path, ...sub], message) }
+
+  raw.actions.forEach((pattern, i) => {
+    if ((pattern.match(/(^|\.)\*\*(?=\.|$)/g) ?? []).length > 2) fail(['actions', i], 'at most two "**" segments per pattern')
+  })
+  const effect = raw.effect ?? 'step_up'
+  const mode = raw.mode ?? 'enforce'
+  if (effect === 'deny' && raw.require !== undefined) fail(['require'], 'a deny policy has no requirement; remove require or use effect: step_up')
+  if (mode === 'report' && raw.overrides !== undefined) fail(['overrides'], 'a report-only policy cannot override another policy')
+
+  const aal = raw.require?.aal ?? 2
+  const factors = raw.require?.factors ?? null
+  factors?.forEach((name, i) => {
+    if (!assurance.factorByName.has(name)) fail(['require', 'factors', i], `unknown factor class "${name}"; known: ${assurance.factors.map(f => f.name).join(', ')}`)
+  })
+  if (ok && effect === 'step_up') {
+    const reachable = (factors ?? assurance.factors.map(f => f.name)).filter(n => (assurance.factorByName.get(n)?.maxAal ?? 0) >= aal)
+    if (reachable.length === 0) {
+      fail(['require', factors ? 'factors' : 'aal'], `no factor class can meet aal ${aal}${factors ? ` with factors [${factors.join(', ')}]` : ''}: nobody could ever step up`)
+    }
+  }
+
+  const triggers: Trigger[] = []
+  const needs: SignalNeeds = { history: false, geo: false, ipLists: false }
+  const rawTriggers = raw.when ?? [{ always: null }]
+  rawTriggers.forEach((entry, i) => {
+    const trigger = compileTrigger(entry, [...path, 'when', i], parsed, lists, report)
+    if (!trigger) { ok = false; return }
+    triggers.push(trigger)
+    mergeNeeds(needs, needsOf(trigger))
+  })
+
+  if (!ok) return undefined
+  return {
+    id: raw.id,
+    description: raw.description,
+    file: parsed.file,
+    line: parsed.locate(path).line,
+    scope: { ...raw.scope },
+    specificity: ((raw.scope?.application !== undefined ? 2 : 0) + (raw.scope?.tenant !== undefined ? 1 : 0)) as Policy['specificity'],
+    overrides: raw.overrides,
+    actions: raw.actions,
+    triggers,
+    effect,
+    require: { aal, factors, maxAge: raw.require?.maxAge === undefined ? 900 : toSeconds(raw.require.maxAge) },
+    message: raw.message,
+    mode,
+    needs
+  }
+}
+
+function compileTrigger (entry: Record<string, unknown>, path: Path, parsed: ParsedFile, lists: Set<string>, report: Reporter): Trigger | undefined {
+  const [kind, value] = Object.entries(entry)[0]!
+  const params = (value ?? {}) as Record<string, number | string | string[] | undefined>
+  const num = (name: string, fallback: number): number => (params[name] as number | undefined) ?? fallback
+  switch (kind) {
+    case 'always':
+      return { kind: 'always' }
+    case 'condition':
+      try {
+        return { kind: 'condition', program: compileCondition(value as string) }
+      } catch (err) {
+        const offset = err instanceof ConditionError && err.offset !== undefined ? ` (at character ${err.offset + 1})` : ''
+        report.error(parsed, [...path, 'condition'], `invalid CEL${offset}: ${(err as Error).message}`)
+        return undefined
+      }
+    case 'newDevice':
+      return { kind: 'newDevice', days: num('days', DEFAULTS.newDevice.days) }
+    case 'newCountry':
+      return { kind: 'newCountry', days: num('days', DEFAULTS.newCountry.days) }
+    case 'impossibleTravel': {
+      const d = DEFAULTS.impossibleTravel
+      return { kind: 'impossibleTravel', maxSpeedKmh: num('maxSpeedKmh', d.maxSpeedKmh), minDistanceKm: num('minDistanceKm', d.minDistanceKm), maxAccuracyKm: num('maxAccuracyKm', d.maxAccuracyKm) }
+    }
+    case 'riskScore':
+      return { kind: 'riskScore', atLeast: params.atLeast as number }
+    case 'ipList': {
+      const names = params.lists as string[]
+      const missing = names.filter(n => !lists.has(n))
+      if (missing.length > 0) {
+        report.error(parsed, [...path, 'ipList', 'lists'], `no list file lists/${missing[0]}.txt${missing.length > 1 ? ` (nor ${missing.slice(1).join(', ')})` : ''}`)
+        return undefined
+      }
+      return { kind: 'ipList', lists: names }
+    }
+    case 'firstAccess':
+      return { kind: 'firstAccess', resource: params.resource as string, days: num('days', DEFAULTS.firstAccess.days) }
+    default:
+      report.error(parsed, path, `unknown trigger "${kind}"`)
+      return undefined
+  }
+}
+
+const mergeNeeds = (into: SignalNeeds, from: SignalNeeds): void => {
+  into.history ||= from.history
+  into.geo ||= from.geo
+  into.ipLists ||= from.ipLists
+}
+
+function checkOverrides (policies: Policy[], files: Array<{ parsed: ParsedFile, raw: RawFile }>, report: Reporter): void {
+  const byId = new Map(policies.map(p => [p.id, p]))
+  const where = (p: Policy): { parsed: ParsedFile, path: Path } | undefined => {
+    for (const { parsed, raw } of files) {
+      const i = (raw.policies ?? []).findIndex(r => r.id === p.id)
+      if (i >= 0 && parsed.file === p.file) return { parsed, path: ['policies', i, 'overrides'] }
+    }
+    return undefined
+  }
+  for (const p of policies) {
+    if (p.overrides === undefined) continue
+    const loc = where(p)!
+    const target = byId.get(p.overrides)
+    if (p.overrides === p.id) { report.error(loc.parsed, loc.path, 'a policy cannot override itself'); continue }
+    if (!target) { report.error(loc.parsed, loc.path, `no policy with id "${p.overrides}"`); continue }
+    // Follow the chain to find cycles: a -> b -> a would make both vanish.
+    const chain = new Set([p.id])
+    let next: Policy | undefined = target
+    while (next?.overrides !== undefined) {
+      if (chain.has(next.id)) { report.error(loc.parsed, loc.path, `overrides form a cycle: ${[...chain, next.id].join(' -> ')}`); break }
+      chain.add(next.id)
+      next = byId.get(next.overrides)
+    }
+  }
+}

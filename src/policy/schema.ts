@@ -1,0 +1,174 @@
+/**
+ * The JSON Schema of a policy file (SPEC §3). It validates files at load time and is
+ * published as `policies/policy.schema.json` so YAML language servers check as operators type.
+ */
+
+const durationPattern = '^(0|[0-9]+(\\.[0-9]+)?(s|m|h|d))$'
+
+const duration = {
+  description: 'A duration: a number of seconds, or a number with a unit (30s, 5m, 1h, 1d).',
+  anyOf: [
+    { type: 'integer', minimum: 0 },
+    { type: 'string', pattern: durationPattern }
+  ]
+}
+
+const days = { type: 'integer', minimum: 1, maximum: 400, description: 'A look-back window in days (1-400).' }
+
+/** `*` one segment, `**` one or more; other segments use the action alphabet. */
+export const actionPatternRegex = '^(\\*\\*|\\*|[A-Za-z0-9:/-]+)(\\.(\\*\\*|\\*|[A-Za-z0-9:/-]+))*$'
+export const idRegex = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'
+export const listNameRegex = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
+
+const nullableObject = (properties: Record<string, unknown>, description: string): Record<string, unknown> => ({
+  description,
+  anyOf: [
+    { type: 'null' },
+    { type: 'object', additionalProperties: false, properties }
+  ]
+})
+
+const trigger = {
+  type: 'object',
+  description: 'One trigger; any one trigger of a policy fires it.',
+  minProperties: 1,
+  maxProperties: 1,
+  additionalProperties: false,
+  properties: {
+    condition: { type: 'string', minLength: 1, maxLength: 4096, description: 'A CEL expression that fires the policy when true.' },
+    newDevice: nullableObject({ days }, 'The device fingerprint was not seen on an allowed request within `days` (default 30).'),
+    newCountry: nullableObject({ days }, "The IP's country was not seen on an allowed request within `days` (default 14)."),
+    impossibleTravel: nullableObject({
+      maxSpeedKmh: { type: 'number', exclusiveMinimum: 0, maximum: 100000 },
+      minDistanceKm: { type: 'number', minimum: 0, maximum: 40075 },
+      maxAccuracyKm: { type: 'number', minimum: 0, maximum: 20000 }
+    }, 'Travel from the last allowed location faster than `maxSpeedKmh` (defaults 900, 100, 200).'),
+    riskScore: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['atLeast'],
+      properties: { atLeast: { type: 'number', minimum: 0, maximum: 1 } },
+      description: 'The risk score is at least `atLeast`.'
+    },
+    ipList: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['lists'],
+      properties: {
+        lists: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: listNameRegex } }
+      },
+      description: 'The IP is in one of the named lists (files lists/<name>.txt).'
+    },
+    firstAccess: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['resource'],
+      properties: { resource: { type: 'string', minLength: 1, maxLength: 200 }, days },
+      description: 'The first access of this user to `resource` within `days` (default 30).'
+    }
+  }
+}
+
+const policy = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'actions'],
+  properties: {
+    id: { type: 'string', pattern: idRegex, description: 'Unique across the folder.' },
+    description: { type: 'string', maxLength: 2000 },
+    scope: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: {
+        tenant: { type: 'string', minLength: 1, maxLength: 200 },
+        application: { type: 'string', minLength: 1, maxLength: 200 }
+      }
+    },
+    overrides: { type: 'string', pattern: idRegex, description: 'The id of a policy this one replaces inside its scope.' },
+    actions: {
+      type: 'array',
+      minItems: 1,
+      uniqueItems: true,
+      items: { type: 'string', maxLength: 200, pattern: actionPatternRegex },
+      description: 'Action globs: `*` matches one segment, `**` one or more.'
+    },
+    when: { type: 'array', minItems: 1, items: trigger },
+    effect: { enum: ['step_up', 'deny'], description: 'step_up (default) or deny.' },
+    require: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        aal: { enum: [1, 2, 3], description: 'Target authenticator assurance level (default 2).' },
+        factors: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 } },
+        maxAge: { ...duration, description: 'How long the elevated session stays valid (default 15m); 0 = every time.' }
+      }
+    },
+    message: { type: 'string', minLength: 1, maxLength: 1000 },
+    mode: { enum: ['enforce', 'report'], description: 'enforce (default) or report.' }
+  }
+}
+
+const factorClass = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    amr: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 } },
+    maxAal: { enum: [1, 2, 3] },
+    phishingResistant: { type: 'boolean' }
+  }
+}
+
+const acrList = { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' } }
+
+const assurance = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    acr: {
+      type: 'object',
+      description: 'Extra or replaced acr -> AAL mappings.',
+      additionalProperties: { enum: [0, 1, 2, 3] }
+    },
+    factors: {
+      type: 'object',
+      description: 'Factor classes, merged over the defaults by name. An amr value listed here moves to this class.',
+      propertyNames: { pattern: '^[a-z][a-z0-9_]{0,31}$' },
+      additionalProperties: factorClass
+    },
+    userVerification: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 } },
+    clockSkew: duration,
+    challengeAcr: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { aal1: acrList, aal2: acrList, aal2PhishingResistant: acrList, aal3: acrList }
+    },
+    learnFrom: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { aal: { enum: [1, 2, 3] }, maxAge: duration }
+    },
+    riskWeights: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        newDevice: { type: 'number', minimum: 0, maximum: 1 },
+        newCountry: { type: 'number', minimum: 0, maximum: 1 },
+        impossibleTravel: { type: 'number', minimum: 0, maximum: 1 },
+        ipList: { type: 'number', minimum: 0, maximum: 1 }
+      }
+    }
+  }
+}
+
+export const policyFileSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  $id: 'https://stepup-pdp.dev/schemas/policy.schema.json',
+  title: 'stepup-pdp policy file',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    policies: { type: 'array', items: policy },
+    assurance
+  }
+} as const

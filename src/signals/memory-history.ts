@@ -1,0 +1,100 @@
+/**
+ * The embedded history store: one instance only, bounded by per-subject caps, expiry and a
+ * cap on the number of subjects (least recently used subjects are dropped first).
+ */
+import type { HistoryUpdate } from '../engine/learning.js'
+import type { Location } from '../engine/model.js'
+import { CAPS, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
+
+interface Entry {
+  devices: Map<string, number>
+  countries: Map<string, number>
+  resources: Map<string, number>
+  lastLocation: (Location & { at: number }) | undefined
+  consumed: Map<number, number>
+  updatedAt: number
+}
+
+const DAY = 86400
+
+const keyOf = (k: SubjectKey): string =>
+  k.tenant === undefined ? `\u0000${k.subject}` : `${k.tenant.length}:${k.tenant}\u0000${k.subject}`
+
+function touch (map: Map<string, number>, value: string, now: number, cap: number): void {
+  map.delete(value)
+  map.set(value, now)
+  while (map.size > cap) map.delete(map.keys().next().value!)
+}
+
+function prune (map: Map<string, number>, oldest: number): void {
+  for (const [k, at] of map) if (at < oldest) map.delete(k)
+}
+
+export function createMemoryHistoryStore (options: { maxSubjects: number }): HistoryStore {
+  const subjects = new Map<string, Entry>()
+
+  const get = (key: SubjectKey): Entry | undefined => {
+    const k = keyOf(key)
+    const entry = subjects.get(k)
+    if (entry) { subjects.delete(k); subjects.set(k, entry) } // most recently used last
+    return entry
+  }
+
+  const getOrCreate = (key: SubjectKey, now: number): Entry => {
+    let entry = get(key)
+    if (!entry) {
+      entry = { devices: new Map(), countries: new Map(), resources: new Map(), lastLocation: undefined, consumed: new Map(), updatedAt: now }
+      subjects.set(keyOf(key), entry)
+      while (subjects.size > options.maxSubjects) subjects.delete(subjects.keys().next().value!)
+    }
+    return entry
+  }
+
+  return {
+    kind: 'memory',
+    async read (key: SubjectKey, query: HistoryQuery, now: number): Promise<HistoryRead> {
+      const entry = get(key)
+      const out: HistoryRead = {}
+      if (query.history) {
+        out.snapshot = {
+          deviceLastSeen: query.deviceId === undefined ? undefined : entry?.devices.get(query.deviceId),
+          countryLastSeen: query.country === undefined ? undefined : entry?.countries.get(query.country),
+          resourceLastSeen: query.resource === undefined ? undefined : entry?.resources.get(query.resource),
+          lastLocation: entry?.lastLocation,
+          hasHistory: entry !== undefined && (entry.devices.size + entry.countries.size + entry.resources.size > 0 || entry.lastLocation !== undefined)
+        }
+      }
+      if (query.authTime !== undefined) {
+        const until = entry?.consumed.get(query.authTime)
+        out.consumed = until !== undefined && until > now
+      }
+      return out
+    },
+
+    async record (key: SubjectKey, update: HistoryUpdate, now: number, retentionDays: number): Promise<void> {
+      const entry = getOrCreate(key, now)
+      const oldest = now - retentionDays * DAY
+      if (update.deviceId !== undefined) touch(entry.devices, update.deviceId, now, CAPS.devices)
+      if (update.country !== undefined) touch(entry.countries, update.country, now, CAPS.countries)
+      if (update.resource !== undefined) touch(entry.resources, update.resource, now, CAPS.resources)
+      if (update.location !== undefined) entry.lastLocation = { ...update.location, at: now }
+      prune(entry.devices, oldest)
+      prune(entry.countries, oldest)
+      prune(entry.resources, oldest)
+      if (entry.lastLocation && entry.lastLocation.at < oldest) entry.lastLocation = undefined
+      entry.updatedAt = now
+    },
+
+    async consume (key: SubjectKey, authTime: number, now: number, ttlSeconds: number): Promise<boolean> {
+      const entry = getOrCreate(key, now)
+      for (const [t, until] of entry.consumed) if (until <= now) entry.consumed.delete(t)
+      const until = entry.consumed.get(authTime)
+      if (until !== undefined && until > now) return false
+      entry.consumed.set(authTime, now + ttlSeconds)
+      return true
+    },
+
+    async ping () { return true },
+    async close () { subjects.clear() }
+  }
+}
