@@ -67,30 +67,35 @@ class Reporter {
 export function compilePolicies (sources: FolderSources): CompileResult {
   const problems: PolicyProblem[] = []
   const report = new Reporter(problems)
-  const files: Array<{ parsed: ParsedFile, raw: RawFile }> = []
+  const files: Array<{ parsed: ParsedFile, raw: RawFile, invalid: Set<number> }> = []
   for (const source of sources.policies) {
     const parsed = parseSource(source, problems)
-    if (parsed && validateParsed(parsed, problems)) files.push({ parsed, raw: parsed.data as RawFile })
+    if (!parsed) continue
+    const validity = validateParsed(parsed, problems)
+    if (validity.usable) files.push({ parsed, raw: parsed.data as RawFile, invalid: validity.invalidPolicies })
   }
   const ipLists = compileIpLists(sources.lists, problems)
   const assurance = compileAssurance(files, report)
 
   const policies: Policy[] = []
+  const origin = new Map<Policy, { parsed: ParsedFile, path: Path }>()
   const seen = new Map<string, { file: string, line: number }>()
-  for (const { parsed, raw } of files) {
+  for (const { parsed, raw, invalid } of files) {
     (raw.policies ?? []).forEach((rawPolicy, i) => {
       const path: Path = ['policies', i]
-      const first = seen.get(rawPolicy.id)
+      const id = typeof rawPolicy?.id === 'string' ? rawPolicy.id : undefined
+      const first = id === undefined ? undefined : seen.get(id)
       if (first) {
-        report.error(parsed, [...path, 'id'], `duplicate id "${rawPolicy.id}" (first defined at ${first.file}:${first.line})`)
+        report.error(parsed, [...path, 'id'], `duplicate id "${id}" (first defined at ${first.file}:${first.line})`)
         return
       }
+      if (id !== undefined) seen.set(id, { file: parsed.file, line: parsed.locate(path).line })
+      if (invalid.has(i)) return
       const policy = compilePolicy(rawPolicy, parsed, path, assurance, new Set(ipLists.names), report)
-      seen.set(rawPolicy.id, { file: parsed.file, line: parsed.locate(path).line })
-      if (policy) policies.push(policy)
+      if (policy) { policies.push(policy); origin.set(policy, { parsed, path }) }
     })
   }
-  checkOverrides(policies, files, report)
+  checkOverrides(policies, origin, report)
 
   if (problems.some(p => p.severity === 'error')) return { set: undefined, problems }
   const hash = createHash('sha256')
@@ -251,18 +256,12 @@ const mergeNeeds = (into: SignalNeeds, from: SignalNeeds): void => {
   into.ipLists ||= from.ipLists
 }
 
-function checkOverrides (policies: Policy[], files: Array<{ parsed: ParsedFile, raw: RawFile }>, report: Reporter): void {
+function checkOverrides (policies: Policy[], origin: Map<Policy, { parsed: ParsedFile, path: Path }>, report: Reporter): void {
   const byId = new Map(policies.map(p => [p.id, p]))
-  const where = (p: Policy): { parsed: ParsedFile, path: Path } | undefined => {
-    for (const { parsed, raw } of files) {
-      const i = (raw.policies ?? []).findIndex(r => r.id === p.id)
-      if (i >= 0 && parsed.file === p.file) return { parsed, path: ['policies', i, 'overrides'] }
-    }
-    return undefined
-  }
   for (const p of policies) {
     if (p.overrides === undefined) continue
-    const loc = where(p)!
+    const { parsed, path } = origin.get(p)!
+    const loc = { parsed, path: [...path, 'overrides'] }
     const target = byId.get(p.overrides)
     if (p.overrides === p.id) { report.error(loc.parsed, loc.path, 'a policy cannot override itself'); continue }
     if (!target) { report.error(loc.parsed, loc.path, `no policy with id "${p.overrides}"`); continue }

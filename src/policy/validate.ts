@@ -7,7 +7,7 @@ import type { PolicyProblem } from '../errors.js'
 import { policyFileSchema } from './schema.js'
 import type { ParsedFile, Path } from './source.js'
 
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true })
+const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, verbose: true })
 const validateFile = ajv.compile(policyFileSchema)
 
 const TRIGGERS = Object.keys(policyFileSchema.properties.policies.items.properties.when.items.properties)
@@ -57,13 +57,26 @@ function explain (error: ErrorObject, path: Path): { path: Path, message: string
   }
 }
 
+export interface Validity {
+  /** The file is usable at all (its top level and `assurance` are valid). */
+  usable: boolean
+  /** Indexes of policies with schema errors: skipped, while the others are still compiled and checked. */
+  invalidPolicies: Set<number>
+}
+
 /**
  * Validates one file. Branch noise from `anyOf` is dropped when a deeper, more precise error
  * says what is wrong at the same place.
  */
-export function validateParsed (parsed: ParsedFile, problems: PolicyProblem[]): boolean {
-  if (validateFile(parsed.data)) return true
+export function validateParsed (parsed: ParsedFile, problems: PolicyProblem[]): Validity {
+  const validity: Validity = { usable: true, invalidPolicies: new Set() }
+  if (validateFile(parsed.data)) return validity
   const errors = validateFile.errors ?? []
+  for (const e of errors) {
+    const m = /^\/policies\/(\d+)(\/|$)/.exec(e.instancePath)
+    if (m) validity.invalidPolicies.add(Number(m[1]))
+    else validity.usable = false
+  }
   const anyOfPaths = new Set(errors.filter(e => e.keyword === 'anyOf').map(e => e.instancePath))
   const hasDeeper = (p: string): boolean => errors.some(e => e.instancePath.startsWith(p + '/') && e.keyword !== 'anyOf')
   const seen = new Set<string>()
@@ -81,5 +94,5 @@ export function validateParsed (parsed: ParsedFile, problems: PolicyProblem[]): 
     const { line, col } = parsed.locate(explained.path, explained.key)
     problems.push({ file: parsed.file, line, col, field, message: explained.message, severity: 'error' })
   }
-  return false
+  return validity
 }

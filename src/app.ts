@@ -1,0 +1,86 @@
+/**
+ * buildApp(config, deps): the same app for tests and production. It wires; it does not
+ * listen, read the environment or exit (src/server.ts does).
+ */
+import { isIP } from 'node:net'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Ajv } from 'ajv'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { pino, type Logger } from 'pino'
+import type { Config } from './config.js'
+import { keyChecker, requireKey } from './http/auth.js'
+import { registerDecideRoute } from './http/decide-route.js'
+import { registerErrorHandling } from './http/errors.js'
+import { registerHealthRoutes } from './http/health-routes.js'
+import { errorSchema } from './http/schemas.js'
+import type { PolicyHolder } from './policy/load.js'
+import { createDecisionService, type DecisionServiceDeps } from './service.js'
+import type { GeoLookup } from './signals/geo.js'
+import type { HistoryStore } from './signals/history.js'
+
+export const BODY_LIMIT = 64 * 1024
+
+export interface AppDeps {
+  policies: PolicyHolder
+  /** A getter: the geo database may still be loading when the app starts. */
+  geo: GeoLookup | (() => GeoLookup)
+  history: HistoryStore
+  logger?: Logger
+  now?: () => number
+  onDecision?: DecisionServiceDeps['onDecision']
+}
+
+export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'>
+
+export const VERSION = '0.1.0'
+
+const addIpFormat = (ajv: Ajv): Ajv => ajv.addFormat('ip', (s: string) => isIP(s) !== 0)
+
+export async function buildApp (config: AppConfig, deps: AppDeps): Promise<FastifyInstance> {
+  const logger = deps.logger ?? pino({ level: 'silent' })
+  const app: FastifyInstance = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+      plugins: [addIpFormat]
+    }
+  })
+  app.addSchema(errorSchema)
+  registerErrorHandling(app)
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'stepup-pdp',
+        version: VERSION,
+        description: 'A policy decision point for step-up authentication. Ask before a sensitive action whether the session is strong and fresh enough; forward the RFC 9470 challenge when it is not.'
+      },
+      components: {
+        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A key from API_KEYS (required when API_KEYS is set).' } }
+      },
+      security: [{ apiKey: [] }]
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) }
+  })
+  await app.register(swaggerUi, { routePrefix: '/docs' })
+
+  const geo = typeof deps.geo === 'function' ? deps.geo : ((g: GeoLookup) => () => g)(deps.geo)
+  const service = createDecisionService({
+    policies: deps.policies,
+    geo: { lookup: (ip) => geo().lookup(ip), get ready () { return geo().ready }, describe: () => geo().describe(), close: () => geo().close() },
+    history: deps.history,
+    logger,
+    now: deps.now ?? Date.now,
+    ...(deps.onDecision ? { onDecision: deps.onDecision } : {})
+  })
+
+  const apiGuard = config.apiKeys.length > 0 ? [requireKey(keyChecker(config.apiKeys), 'stepup-pdp')] : []
+  registerDecideRoute(app, service, deps.policies, apiGuard)
+  registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
+  return app
+}

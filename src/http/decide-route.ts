@@ -1,0 +1,39 @@
+/** `POST /decide`: schema -> normalize -> decide -> response. No business rules here. */
+import type { FastifyInstance } from 'fastify'
+import type { PolicyHolder } from '../policy/load.js'
+import type { DecisionService } from '../service.js'
+import { normalizeDecideBody, type DecideBody } from './normalize.js'
+import { decideRequestSchema, decisionSchema } from './schemas.js'
+
+export function registerDecideRoute (app: FastifyInstance, service: DecisionService, policies: PolicyHolder, preHandler: unknown[]): void {
+  app.post<{ Body: DecideBody }>('/decide', {
+    schema: {
+      summary: 'Decide whether the session may perform the action now',
+      description: 'Answers allow, step_up (with an RFC 9470 challenge ready to forward) or deny.',
+      tags: ['decisions'],
+      body: decideRequestSchema,
+      response: {
+        200: decisionSchema,
+        400: { $ref: 'Error#' },
+        401: { $ref: 'Error#' },
+        413: { $ref: 'Error#' },
+        415: { $ref: 'Error#' }
+      }
+    },
+    preHandler: preHandler as never
+  }, async (request) => {
+    const normalized = normalizeDecideBody(request.body, policies.current.assurance)
+    const { decisionId, decision } = await service.decide(normalized)
+    return {
+      decision: decision.decision,
+      decisionId,
+      required: decision.required,
+      challenge: decision.challenge,
+      enroll: decision.enroll,
+      message: decision.message,
+      reasons: decision.reasons,
+      session: decision.session,
+      reportOnly: decision.reportOnly
+    }
+  })
+}

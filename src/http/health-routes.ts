@@ -1,0 +1,35 @@
+/** Liveness and readiness: no key needed (SPEC §5). */
+import type { FastifyInstance } from 'fastify'
+import type { PolicyHolder } from '../policy/load.js'
+import type { GeoLookup } from '../signals/geo.js'
+import type { HistoryStore } from '../signals/history.js'
+
+export function registerHealthRoutes (app: FastifyInstance, deps: { policies: PolicyHolder, geo: () => GeoLookup, history: HistoryStore }): void {
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
+
+  app.get('/readyz', {
+    schema: {
+      summary: 'Ready when a policy set serves and the geo database is loaded',
+      description: '200 while a good policy set serves, even if the last reload was refused or the history store is degraded (both are reported); 503 until the geo database is loaded.',
+      tags: ['operations']
+    }
+  }, async (_request, reply) => {
+    const geo = deps.geo()
+    const historyOk = await deps.history.ping()
+    const lastError = deps.policies.lastError
+    const set = deps.policies.current
+    const degraded = !historyOk || lastError !== undefined || geo.describe().error !== undefined
+    reply.code(geo.ready ? 200 : 503)
+    return {
+      status: !geo.ready ? 'not_ready' : degraded ? 'degraded' : 'ready',
+      policies: {
+        count: set.policies.length,
+        hash: set.hash,
+        loadedAt: deps.policies.loadedAt.toISOString(),
+        ...(lastError ? { lastError: lastError.problems.map(p => `${p.file}:${p.line}:${p.col} ${p.field}: ${p.message}`) } : {})
+      },
+      geo: { ready: geo.ready, ...geo.describe() },
+      history: { store: deps.history.kind, ok: historyOk }
+    }
+  })
+}

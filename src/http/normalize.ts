@@ -1,0 +1,69 @@
+/**
+ * Turns a schema-valid `/decide` body into the engine's request: resolves the subject,
+ * checks what a schema cannot say, and hashes the device fingerprint.
+ */
+import { createHash } from 'node:crypto'
+import { badRequest } from '../errors.js'
+import type { Assurance, DecisionRequest } from '../engine/model.js'
+
+export interface DecideBody {
+  action: string
+  tenant?: string
+  application?: string
+  subject?: { id?: string, enrolledFactors?: string[] }
+  claims?: Record<string, unknown>
+  ip?: string
+  device?: { fingerprint?: string }
+  resource?: string
+  context?: Record<string, unknown>
+}
+
+const MAX_CONTEXT_DEPTH = 4
+
+function depthOf (value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0
+  let max = 0
+  for (const v of Object.values(value as Record<string, unknown>)) {
+    const d = depthOf(v)
+    if (d > max) max = d
+    if (max >= MAX_CONTEXT_DEPTH) break
+  }
+  return 1 + max
+}
+
+export const hashDevice = (fingerprint: string): string =>
+  createHash('sha256').update(fingerprint).digest('base64url').slice(0, 22)
+
+export function normalizeDecideBody (body: DecideBody, assurance: Assurance): DecisionRequest {
+  const claims = body.claims ?? {}
+  const fromSubject = body.subject?.id
+  const fromClaims = typeof claims.sub === 'string' ? claims.sub : undefined
+  if (fromSubject === undefined && fromClaims === undefined) throw badRequest('subject.id', 'required (or claims.sub)')
+  if (fromSubject !== undefined && fromClaims !== undefined && fromSubject !== fromClaims) {
+    throw badRequest('subject.id', 'differs from claims.sub; they must name the same user')
+  }
+  const enrolled = body.subject?.enrolledFactors
+  enrolled?.forEach((name, i) => {
+    if (!assurance.factorByName.has(name)) {
+      throw badRequest(`subject.enrolledFactors[${i}]`, `unknown factor class "${name}"; known: ${assurance.factors.map(f => f.name).join(', ')}`)
+    }
+  })
+  for (const name of ['auth_time', 'iat', 'exp'] as const) {
+    const v = claims[name]
+    if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw badRequest(`claims.${name}`, 'must be a number of seconds since the epoch')
+  }
+  const context = body.context ?? {}
+  if (depthOf(context) > MAX_CONTEXT_DEPTH) throw badRequest('context', `nesting deeper than ${MAX_CONTEXT_DEPTH} levels`)
+  return {
+    action: body.action,
+    tenant: body.tenant,
+    application: body.application,
+    subjectId: (fromSubject ?? fromClaims)!,
+    enrolledFactors: enrolled,
+    claims,
+    ip: body.ip,
+    deviceId: body.device?.fingerprint === undefined ? undefined : hashDevice(body.device.fingerprint),
+    resource: body.resource,
+    context
+  }
+}

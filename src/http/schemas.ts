@@ -1,0 +1,134 @@
+/**
+ * Route schemas: they validate requests, make responses fast to serialize, and generate the
+ * OpenAPI document (`npm run openapi`).
+ */
+
+export const errorSchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error', 'message'],
+  properties: {
+    error: { type: 'string', description: 'A stable code: invalid_request, unauthorized, not_found, payload_too_large, unsupported_media_type, internal_error, service_unavailable.' },
+    message: { type: 'string', description: 'What is wrong, naming the field.' }
+  }
+} as const
+
+const shortString = (max: number, description?: string): Record<string, unknown> =>
+  ({ type: 'string', minLength: 1, maxLength: max, ...(description ? { description } : {}) })
+
+export const decideRequestSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['action'],
+  properties: {
+    action: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      pattern: '^[A-Za-z0-9:/-]+(\\.[A-Za-z0-9:/-]+)*$',
+      description: 'What the user is about to do: segments of [A-Za-z0-9:/-] separated by dots.',
+      examples: ['payments.payout']
+    },
+    tenant: shortString(200, 'Tenant; requests without one share a default tenant.'),
+    application: shortString(200, 'The calling application, for application-scoped policies.'),
+    subject: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        id: shortString(512, 'The user; must equal claims.sub when both are given.'),
+        enrolledFactors: {
+          type: 'array',
+          maxItems: 32,
+          uniqueItems: true,
+          items: shortString(64),
+          description: 'Factor classes the user has enrolled (security_key, passkey, totp, sms, email, password).'
+        }
+      }
+    },
+    claims: {
+      type: 'object',
+      maxProperties: 128,
+      description: 'Verified claims of the user\'s token (the caller verified it).',
+      properties: {
+        sub: shortString(512),
+        acr: { type: 'string', maxLength: 512 },
+        amr: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
+        auth_time: { type: 'number', description: 'Seconds since the epoch.' },
+        iat: { type: 'number' },
+        exp: { type: 'number' },
+        su: { type: 'boolean' }
+      }
+    },
+    ip: { type: 'string', format: 'ip', maxLength: 64, description: 'The client IPv4 or IPv6 address.' },
+    device: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { fingerprint: shortString(1024, 'A stable device identifier; stored and logged only as a hash.') }
+    },
+    resource: shortString(200, 'The resource the action touches (firstAccess triggers).'),
+    context: {
+      type: 'object',
+      maxProperties: 64,
+      description: 'Free-form facts for policy conditions (at most 64 keys, nesting depth 4).',
+      properties: { riskScore: { type: 'number', minimum: 0, maximum: 1 } }
+    }
+  }
+} as const
+
+const figures = { type: 'object', additionalProperties: true }
+
+export const decisionSchema = {
+  type: 'object',
+  required: ['decision', 'decisionId', 'reasons', 'session', 'reportOnly'],
+  properties: {
+    decision: { type: 'string', enum: ['allow', 'step_up', 'deny'] },
+    decisionId: { type: 'string' },
+    required: {
+      type: 'object',
+      properties: {
+        aal: { type: 'integer' },
+        factors: { type: 'array', items: { type: 'string' } },
+        maxAge: { type: 'integer' },
+        acrValues: { type: 'array', items: { type: 'string' } }
+      }
+    },
+    challenge: {
+      type: 'object',
+      properties: {
+        status: { type: 'integer', enum: [401, 403] },
+        wwwAuthenticate: { type: 'string', description: 'A ready-to-forward RFC 9470 WWW-Authenticate value.' }
+      }
+    },
+    enroll: { type: 'array', items: { type: 'string' }, description: 'For an unreachable requirement: the factor classes that would meet it.' },
+    message: { type: 'string' },
+    reasons: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          policy: { type: 'string' },
+          trigger: { type: 'string' },
+          outcome: { type: 'string', enum: ['step_up', 'satisfied', 'deny'] },
+          detail: { type: 'string' },
+          figures,
+          unmet: { type: 'array', items: { type: 'string' } }
+        }
+      }
+    },
+    session: {
+      type: 'object',
+      properties: {
+        aal: { type: 'integer' },
+        authAge: { type: 'integer' },
+        factors: { type: 'array', items: { type: 'string' } }
+      }
+    },
+    reportOnly: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { policy: { type: 'string' }, decision: { type: 'string' }, trigger: { type: 'string' } }
+      }
+    }
+  }
+} as const

@@ -1,0 +1,72 @@
+/**
+ * The only file that listens, handles signals and exits. Start-up stops with one clear
+ * message naming the variable or file when something is wrong.
+ */
+import closeWithGrace from 'close-with-grace'
+import { pino } from 'pino'
+import { buildApp } from './app.js'
+import { loadConfig, type Config } from './config.js'
+import { ConfigError, PolicyLoadError } from './errors.js'
+import { loadPolicySet, PolicyHolder } from './policy/load.js'
+import { openGeoLookup, unavailableGeoLookup, type GeoLookup } from './signals/geo.js'
+import { createHistoryStore } from './signals/create-history.js'
+
+function fail (message: string): never {
+  console.error(`stepup-pdp: ${message}`)
+  process.exit(1)
+}
+
+async function main (): Promise<void> {
+  let config: Readonly<Config>
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message)
+    throw err
+  }
+  const logger = pino({ level: config.logLevel, base: { service: 'stepup-pdp' } })
+
+  let holder: PolicyHolder
+  try {
+    const { set, warnings } = await loadPolicySet(config.policiesDir)
+    holder = new PolicyHolder(set)
+    for (const w of warnings) logger.warn({ file: w.file, line: w.line, field: w.field }, `policy warning: ${w.message}`)
+  } catch (err) {
+    if (err instanceof PolicyLoadError) fail(`POLICIES_DIR=${config.policiesDir}: ${err.message}`)
+    throw err
+  }
+
+  // The geo database loads in the background (the bundled one takes about a second);
+  // /readyz answers 503 and geo triggers fail closed until it is in.
+  let geo: GeoLookup = unavailableGeoLookup('the geo database is still loading')
+  const geoLoaded = openGeoLookup({
+    path: config.geoipCityDb,
+    onReload: (err) => err ? logger.error({ err: err.message }, 'geo database reload failed; serving the previous data') : logger.info('geo database reloaded')
+  }).then(g => { geo = g; logger.info(g.describe(), 'geo database loaded') },
+    (err: Error) => fail(`GEOIP_CITY_DB=${config.geoipCityDb ?? '(bundled)'}: cannot open the database: ${err.message}`))
+
+  const history = createHistoryStore(config, logger)
+  const app = await buildApp(config, { policies: holder, geo: () => geo, history, logger })
+
+  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an error')
+    else logger.info({ signal }, 'shutting down: draining in-flight requests')
+    await app.close()
+    await history.close()
+    geo.close()
+  })
+
+  await app.listen({ port: config.port, host: config.host })
+  const auth = config.apiKeys.length > 0
+    ? `API keys required (${config.apiKeys.length} configured)`
+    : 'no API_KEYS set: listening on loopback only, without authentication'
+  logger.info({
+    policies: holder.current.policies.length,
+    policiesDir: config.policiesDir,
+    history: history.kind,
+    auth
+  }, `stepup-pdp listening on http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port} (${auth})`)
+  await geoLoaded
+}
+
+main().catch(err => fail((err as Error).stack ?? String(err)))

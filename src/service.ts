@@ -1,0 +1,132 @@
+/**
+ * The decision service: plan -> gather facts -> decide -> consume / learn -> log. It owns the
+ * I/O around the pure engine and turns every failure into a fact the engine fails closed on.
+ */
+import type { Logger } from 'pino'
+import { authTimeOf } from './engine/assurance.js'
+import { decide, type Decision } from './engine/decide.js'
+import type { Facts, GeoFact, HistoryFact, OnceOnlyFact, DecisionRequest } from './engine/model.js'
+import { consumeTtl, isEmptyUpdate, type HistoryStore, type SubjectKey } from './signals/history.js'
+import type { GeoLookup } from './signals/geo.js'
+import type { PolicyHolder } from './policy/load.js'
+import { uuidv7 } from './ids.js'
+
+export interface DecisionServiceDeps {
+  policies: PolicyHolder
+  geo: GeoLookup
+  history: HistoryStore
+  logger: Logger
+  /** Milliseconds since the epoch; injected so tests control time. */
+  now: () => number
+  /** Called with every decision (metrics, audit). */
+  onDecision?: (record: DecisionRecord) => void
+  onStoreError?: (operation: string, error: Error) => void
+}
+
+export interface DecisionRecord {
+  decisionId: string
+  request: DecisionRequest
+  decision: Decision
+  durationMs: number
+  at: number
+}
+
+export interface DecisionService {
+  decide: (request: DecisionRequest) => Promise<{ decisionId: string, decision: Decision }>
+}
+
+const describe = (err: unknown): string => {
+  const message = (err as Error)?.message ?? String(err)
+  return /timed? ?out/i.test(message) ? 'timed out' : message.split('\n')[0]!.slice(0, 120)
+}
+
+export function createDecisionService (deps: DecisionServiceDeps): DecisionService {
+  const { logger } = deps
+
+  const storeError = (operation: string, err: unknown): void => {
+    deps.onStoreError?.(operation, err as Error)
+    logger.warn({ operation, err: describe(err) }, 'history store error: failing closed')
+  }
+
+  return {
+    async decide (request) {
+      const started = performance.now()
+      const nowMs = deps.now()
+      const now = nowMs / 1000
+      const set = deps.policies.current
+      const plan = set.plan(request)
+      const key: SubjectKey = { tenant: request.tenant, subject: request.subjectId }
+
+      // Geo is local and cheap; learning a location needs it whenever history is read.
+      let geo: GeoFact = { status: 'none' }
+      if (request.ip !== undefined && (plan.needs.geo || plan.needs.history)) geo = deps.geo.lookup(request.ip)
+      const ipLists = request.ip !== undefined && plan.needs.ipLists ? set.ipLists.lookup(request.ip) : []
+
+      const authTime = authTimeOf(request.claims)
+      const wantOnce = plan.needs.onceOnly && authTime !== undefined
+      let history: HistoryFact = { status: 'skipped' }
+      let onceOnly: OnceOnlyFact = { status: 'skipped' }
+      if (plan.needs.history || wantOnce) {
+        try {
+          const read = await deps.history.read(key, {
+            history: plan.needs.history,
+            deviceId: request.deviceId,
+            country: geo.status === 'found' ? geo.location.country : undefined,
+            resource: request.resource,
+            authTime: wantOnce ? authTime : undefined
+          }, now)
+          if (read.snapshot) history = { status: 'found', snapshot: read.snapshot }
+          if (read.consumed !== undefined) onceOnly = { status: 'found', consumed: read.consumed }
+        } catch (err) {
+          storeError('read', err)
+          const reason = `history store ${describe(err)}`
+          if (plan.needs.history) history = { status: 'unavailable', reason }
+          if (wantOnce) onceOnly = { status: 'unavailable', reason }
+        }
+      }
+
+      const facts: Facts = { request, geo, history, ipLists, onceOnly }
+      let decision = decide(set, plan, facts, now)
+
+      if (decision.decision === 'allow' && decision.consumes) {
+        // The once-only authentication is used up atomically; losing the race means step-up.
+        let retry: OnceOnlyFact | undefined
+        try {
+          const first = await deps.history.consume(key, decision.consumes.authTime, now, consumeTtl(set.assurance.clockSkew))
+          if (!first) retry = { status: 'found', consumed: true }
+        } catch (err) {
+          storeError('consume', err)
+          retry = { status: 'unavailable', reason: `history store ${describe(err)}` }
+        }
+        if (retry) decision = decide(set, plan, { ...facts, onceOnly: retry }, now)
+      }
+
+      if (decision.decision === 'allow' && decision.learn && !isEmptyUpdate(decision.learn)) {
+        try {
+          await deps.history.record(key, decision.learn, now, set.learning.retentionDays)
+        } catch (err) {
+          storeError('record', err) // not learning only ever means more step-ups
+        }
+      }
+
+      const decisionId = uuidv7(nowMs)
+      const durationMs = performance.now() - started
+      logger.info({
+        decisionId,
+        event: decision.event,
+        decision: decision.decision,
+        tenant: request.tenant,
+        subject: request.subjectId,
+        action: request.action,
+        application: request.application,
+        policies: decision.policies,
+        ...(decision.reportOnly.length > 0 ? { reportOnly: decision.reportOnly.map(r => r.policy) } : {}),
+        ...(decision.required ? { required: { aal: decision.required.aal, maxAge: decision.required.maxAge } } : {}),
+        ...(request.deviceId !== undefined ? { device: request.deviceId } : {}),
+        durationMs: Math.round(durationMs * 1000) / 1000
+      }, 'decision')
+      deps.onDecision?.({ decisionId, request, decision, durationMs, at: nowMs })
+      return { decisionId, decision }
+    }
+  }
+}

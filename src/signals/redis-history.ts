@@ -1,0 +1,273 @@
+/**
+ * The shared history store on Redis or Redis Cluster (SPEC §4, §6).
+ *
+ * Key layout (namespace `keyPrefix`, default `stepup:`), with h = the first 32 hex digits of
+ * sha256(`\0` for the default tenant or `t:<tenant>`, then `\0<subject>`):
+ *   <ns>h:{h}             one hash per (tenant, subject); every field value is a last-seen time
+ *                         in integer epoch seconds, except `l`:
+ *                           d:<deviceId>   c:<country>   r:<resource>
+ *                           l  -> JSON [at, latitude, longitude, accuracyKm, country|null, city|null]
+ *                         EXPIRE = retention, renewed by every write.
+ *   <ns>o:{h}:<authTime>  "1", SET NX EX: a consumed once-only authentication.
+ * The `{h}` hash tag puts all keys of a subject in one slot (Lua works on Cluster) and, being a
+ * digest, cannot be broken by a `}` in a tenant or subject id.
+ *
+ * Size per subject: at most CAPS.devices + CAPS.countries + CAPS.resources + 1 fields (91), each
+ * about id length + 12 bytes in a listpack; a typical subject (5 devices, 3 countries, a
+ * location) takes about 300 bytes (`MEMORY USAGE`), plus ~70 bytes per once-only key while
+ * it lives.
+ *
+ * Every call is one round trip (a Lua script via EVALSHA, or SET) and rejects within the command
+ * timeout when Redis is away or slow: the client never queues offline, and a deadline guards
+ * every call. The service turns rejections into fail-closed reasons.
+ */
+import { createHash } from 'node:crypto'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { RedisNode } from '../config.js'
+import type { HistoryUpdate } from '../engine/learning.js'
+import type { Location } from '../engine/model.js'
+import { CAPS, isEmptyUpdate, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
+
+export interface RedisHistoryOptions {
+  url?: string | undefined
+  clusterNodes?: RedisNode[] | undefined
+  commandTimeoutMs: number
+  /** Namespace of every key; default `stepup:`. */
+  keyPrefix?: string | undefined
+  /** Connection errors (reported on each failed reconnect); they never crash the process. */
+  onError?: (err: Error) => void
+}
+
+const DAY = 86400
+
+/**
+ * KEYS[1] history hash, KEYS[2] once-only key (any key of the same slot when unused).
+ * ARGV[1] '1' = read history, ARGV[2] '1' = check once-only, ARGV[3..] fields to read.
+ * Returns { HLEN, EXISTS, values... }.
+ */
+const READ_LUA = `
+local out = { 0, 0 }
+if ARGV[1] == '1' then
+  out[1] = redis.call('HLEN', KEYS[1])
+  local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 3))
+  for i = 1, #values do out[i + 2] = values[i] end
+end
+if ARGV[2] == '1' then out[2] = redis.call('EXISTS', KEYS[2]) end
+return out
+`
+
+/**
+ * KEYS[1] history hash. ARGV: now, oldest kept, ttl, cap d:, cap c:, cap r:, location ('' = none),
+ * then the fields to stamp with now. Stamps, prunes what is older than `oldest`, keeps the newest
+ * `cap` fields of each prefix, renews the expiry.
+ */
+const RECORD_LUA = `
+local key, now, oldest = KEYS[1], ARGV[1], tonumber(ARGV[2])
+for i = 8, #ARGV do redis.call('HSET', key, ARGV[i], now) end
+if ARGV[7] ~= '' then redis.call('HSET', key, 'l', ARGV[7]) end
+local caps = { d = tonumber(ARGV[4]), c = tonumber(ARGV[5]), r = tonumber(ARGV[6]) }
+local groups = { d = {}, c = {}, r = {} }
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  local field, value = all[i], all[i + 1]
+  local at = tonumber(field == 'l' and string.match(value, '^%[(%d+)') or value)
+  local group = groups[string.sub(field, 1, 1)]
+  if at == nil or at < oldest or (field ~= 'l' and group == nil) then
+    redis.call('HDEL', key, field)
+  elseif group then
+    group[#group + 1] = { field, at }
+  end
+end
+for prefix, group in pairs(groups) do
+  if #group > caps[prefix] then
+    table.sort(group, function (a, b) return a[2] > b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+    for i = caps[prefix] + 1, #group do redis.call('HDEL', key, group[i][1]) end
+  end
+end
+redis.call('EXPIRE', key, ARGV[3])
+return 0
+`
+
+type Reply = Array<string | number | null>
+
+/** The part of ioredis's Redis and Cluster this store uses. */
+interface Client {
+  status: string
+  on: (event: 'error' | 'node error', listener: (err: Error) => void) => unknown
+  once: (event: 'ready', listener: () => void) => unknown
+  set: (key: string, value: string, ex: 'EX', seconds: number, nx: 'NX') => Promise<string | null>
+  ping: () => Promise<string>
+  quit: () => Promise<unknown>
+  disconnect: () => void
+  defineCommand: (name: string, definition: { lua: string, numberOfKeys: number }) => void
+  historyRead: (hashKey: string, onceKey: string, ...args: string[]) => Promise<Reply>
+  historyRecord: (hashKey: string, ...args: string[]) => Promise<unknown>
+}
+
+const backoff = (times: number): number => Math.min(times * 50, 1000)
+
+function connect (options: RedisHistoryOptions): { client: Client, kind: 'redis' | 'redis-cluster' } {
+  const common = {
+    commandTimeout: options.commandTimeoutMs,
+    connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
+    maxRetriesPerRequest: 0,
+    enableReadyCheck: true
+  } satisfies RedisOptions
+  if (options.clusterNodes !== undefined && options.clusterNodes.length > 0) {
+    const clusterOptions: ClusterOptions = {
+      enableOfflineQueue: false,
+      clusterRetryStrategy: backoff,
+      clusterNodeRetryStrategy: backoff,
+      retryDelayOnFailover: Math.min(100, options.commandTimeoutMs),
+      slotsRefreshTimeout: Math.max(1000, options.commandTimeoutMs),
+      redisOptions: common
+    }
+    const client = new Cluster(options.clusterNodes.map(n => ({ host: n.host, port: n.port })), clusterOptions)
+    return { client: client as unknown as Client, kind: 'redis-cluster' }
+  }
+  if (options.url === undefined) throw new Error('createRedisHistoryStore: set url or clusterNodes')
+  const client = new Redis(options.url, { ...common, enableOfflineQueue: false, retryStrategy: backoff })
+  return { client: client as unknown as Client, kind: 'redis' }
+}
+
+const subjectHash = (key: SubjectKey): string =>
+  createHash('sha256')
+    .update(`${key.tenant === undefined ? '\u0000' : 't:' + key.tenant}\u0000${key.subject}`)
+    .digest('hex')
+    .slice(0, 32)
+
+const encodeLocation = (l: Location, at: number): string =>
+  JSON.stringify([at, l.latitude, l.longitude, l.accuracyKm, l.country ?? null, l.city ?? null])
+
+function decodeLocation (raw: string): Location & { at: number } {
+  const v: unknown = JSON.parse(raw)
+  const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
+  const isOptStr = (x: unknown): x is string | null => x === null || typeof x === 'string'
+  if (!Array.isArray(v) || v.length !== 6 || !isNum(v[0]) || !isNum(v[1]) || !isNum(v[2]) || !isNum(v[3]) ||
+      !isOptStr(v[4]) || !isOptStr(v[5])) {
+    throw new Error('history store: malformed location entry')
+  }
+  const out: Location & { at: number } = { latitude: v[1], longitude: v[2], accuracyKm: v[3], at: v[0] }
+  if (v[4] !== null) out.country = v[4]
+  if (v[5] !== null) out.city = v[5]
+  return out
+}
+
+const lastSeen = (raw: string | number | null | undefined): number | undefined => {
+  if (raw === null || raw === undefined) return undefined
+  const n = Number(raw)
+  if (!Number.isFinite(n)) throw new Error('history store: malformed last-seen entry')
+  return n
+}
+
+export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryStore {
+  const { client, kind } = connect(options)
+  const ns = options.keyPrefix ?? 'stepup:'
+  const timeoutMs = options.commandTimeoutMs
+  const onError = options.onError ?? (() => {})
+  client.on('error', onError)
+  if (kind === 'redis-cluster') client.on('node error', onError)
+  client.defineCommand('historyRead', { lua: READ_LUA, numberOfKeys: 2 })
+  client.defineCommand('historyRecord', { lua: RECORD_LUA, numberOfKeys: 1 })
+
+  const hashKey = (h: string): string => `${ns}h:{${h}}`
+  const onceKey = (h: string, authTime: number): string => `${ns}o:{${h}}:${authTime}`
+
+  // While a connection attempt is under way, a call waits for it (within its deadline); when
+  // Redis is known to be away, it fails at once. Offline, nothing is ever queued.
+  let readyWait: Promise<void> | undefined
+  const whenUsable = (): Promise<void> | undefined => {
+    if (client.status !== 'connecting' && client.status !== 'connect') return undefined
+    readyWait ??= new Promise<void>(resolve => client.once('ready', () => { readyWait = undefined; resolve() }))
+    return readyWait
+  }
+
+  /** Runs one command, rejecting by the deadline whatever the client does. */
+  const call = <T>(operation: string, send: () => Promise<T>): Promise<T> => {
+    const started = Date.now()
+    const pending = whenUsable()
+    const result = pending === undefined ? send() : pending.then(send)
+    result.catch(() => {}) // a late rejection after the deadline is not unhandled
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`history store: ${operation} timed out after ${Date.now() - started} ms`)), timeoutMs + 25)
+    })
+    return Promise.race([result, deadline]).finally(() => clearTimeout(timer))
+  }
+
+  return {
+    kind,
+
+    async read (key: SubjectKey, query: HistoryQuery, _now: number): Promise<HistoryRead> {
+      if (!query.history && query.authTime === undefined) return {}
+      const h = subjectHash(key)
+      const fields: string[] = []
+      if (query.history) {
+        fields.push('l')
+        if (query.deviceId !== undefined) fields.push(`d:${query.deviceId}`)
+        if (query.country !== undefined) fields.push(`c:${query.country}`)
+        if (query.resource !== undefined) fields.push(`r:${query.resource}`)
+      }
+      const once = query.authTime === undefined ? hashKey(h) : onceKey(h, query.authTime)
+      const reply = await call('read', () => client.historyRead(
+        hashKey(h), once, query.history ? '1' : '0', query.authTime === undefined ? '0' : '1', ...fields))
+      if (!Array.isArray(reply) || reply.length < 2) throw new Error('history store: unexpected reply')
+
+      const out: HistoryRead = {}
+      if (query.history) {
+        let i = 3
+        const next = (present: boolean): number | undefined => present ? lastSeen(reply[i++]) : undefined
+        const rawLocation = reply[2]
+        out.snapshot = {
+          deviceLastSeen: next(query.deviceId !== undefined),
+          countryLastSeen: next(query.country !== undefined),
+          resourceLastSeen: next(query.resource !== undefined),
+          lastLocation: rawLocation === null || rawLocation === undefined ? undefined : decodeLocation(String(rawLocation)),
+          hasHistory: Number(reply[0]) > 0
+        }
+      }
+      if (query.authTime !== undefined) out.consumed = Number(reply[1]) === 1
+      return out
+    },
+
+    async record (key: SubjectKey, update: HistoryUpdate, now: number, retentionDays: number): Promise<void> {
+      if (isEmptyUpdate(update)) return
+      const at = Math.floor(now)
+      const ttl = Math.max(1, Math.ceil(retentionDays * DAY))
+      const fields: string[] = []
+      if (update.deviceId !== undefined) fields.push(`d:${update.deviceId}`)
+      if (update.country !== undefined) fields.push(`c:${update.country}`)
+      if (update.resource !== undefined) fields.push(`r:${update.resource}`)
+      const location = update.location === undefined ? '' : encodeLocation(update.location, at)
+      await call('record', () => client.historyRecord(
+        hashKey(subjectHash(key)),
+        String(at), String(at - ttl), String(ttl),
+        String(CAPS.devices), String(CAPS.countries), String(CAPS.resources),
+        location, ...fields))
+    },
+
+    async consume (key: SubjectKey, authTime: number, _now: number, ttlSeconds: number): Promise<boolean> {
+      const ttl = Math.max(1, Math.ceil(ttlSeconds))
+      const reply = await call('consume', () => client.set(onceKey(subjectHash(key), authTime), '1', 'EX', ttl, 'NX'))
+      return reply === 'OK'
+    },
+
+    async ping (): Promise<boolean> {
+      try {
+        return (await call('ping', () => client.ping())) === 'PONG'
+      } catch {
+        return false
+      }
+    },
+
+    async close (): Promise<void> {
+      try {
+        if (client.status === 'ready') await call('quit', () => client.quit())
+      } catch {
+        // closing anyway
+      } finally {
+        client.disconnect()
+      }
+    }
+  }
+}

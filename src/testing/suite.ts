@@ -1,0 +1,189 @@
+/**
+ * Policy test suites (`*.test.yaml`): requests with optional seeded history, run through the
+ * real service with an in-memory store and a fixed clock, compared with what they expect.
+ * The engine's own case files and `stepup test` use this one format and runner.
+ */
+import { readFile } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
+import { pino } from 'pino'
+import { parse as parseYaml, stringify } from 'yaml'
+import { isDeepStrictEqual } from 'node:util'
+import { PolicyLoadError } from '../errors.js'
+import type { GeoFact, Location } from '../engine/model.js'
+import { compilePolicies } from '../policy/compile.js'
+import { loadPolicySet, PolicyHolder } from '../policy/load.js'
+import { toSeconds } from '../policy/duration.js'
+import type { GeoLookup } from '../signals/geo.js'
+import type { HistoryStore } from '../signals/history.js'
+import { createMemoryHistoryStore } from '../signals/memory-history.js'
+import { createDecisionService } from '../service.js'
+import { hashDevice, normalizeDecideBody, type DecideBody } from '../http/normalize.js'
+import { ApiError } from '../errors.js'
+import type { CompiledPolicySet } from '../engine/policy-set.js'
+
+export const DEFAULT_NOW = '2026-11-22T12:00:00Z'
+
+type Rel = string | number
+
+interface SeedLocation { ip?: string, latitude?: number, longitude?: number, accuracyKm?: number, country?: string, city?: string, at: Rel }
+export interface Seed {
+  devices?: Record<string, Rel>
+  countries?: Record<string, Rel>
+  resources?: Record<string, Rel>
+  lastLocation?: SeedLocation
+  consumed?: Rel[]
+}
+
+export interface Step {
+  name?: string
+  request: Record<string, unknown>
+  /** Advance the clock before this step (e.g. 10m). */
+  after?: Rel
+  /** Simulate failures: the history store or the geo database is down for this step. */
+  unavailable?: Array<'history' | 'geo'>
+  expect: Record<string, unknown>
+}
+
+export interface Case extends Partial<Step> {
+  name: string
+  history?: Seed
+  tenant?: string
+  steps?: Step[]
+}
+
+export interface Suite {
+  name?: string
+  /** Inline policy file content, or `policiesDir` relative to the suite file. */
+  policies?: unknown
+  policiesDir?: string
+  lists?: Record<string, string>
+  now?: string
+  cases: Case[]
+}
+
+export interface CaseResult { suite: string, name: string, ok: boolean, failures: string[] }
+
+/** Relative times: `-10m` (ago), `+5m`, a number of seconds relative to now, or an ISO date. */
+export function resolveTime (value: Rel, now: number): number {
+  if (typeof value === 'number') return now + value
+  const m = /^([+-])(.+)$/.exec(value)
+  if (m) return now + (m[1] === '-' ? -1 : 1) * toSeconds(m[2]!)
+  const t = Date.parse(value)
+  if (Number.isNaN(t)) throw new Error(`not a time: ${value}`)
+  return t / 1000
+}
+
+const RELATIVE_CLAIMS = ['auth_time', 'iat', 'exp']
+
+function resolveRequest (request: Record<string, unknown>, now: number): Record<string, unknown> {
+  const claims = request.claims as Record<string, unknown> | undefined
+  if (!claims) return request
+  const out = { ...claims }
+  for (const k of RELATIVE_CLAIMS) if (typeof out[k] === 'string') out[k] = resolveTime(out[k] as string, now)
+  return { ...request, claims: out }
+}
+
+/** Subset comparison: every key in `expected` must match; arrays match element-wise and in length. */
+export function diff (expected: unknown, actual: unknown, path = ''): string[] {
+  if (expected === null || typeof expected !== 'object') {
+    return isDeepStrictEqual(expected, actual) ? [] : [`${path || '(value)'}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`]
+  }
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(actual)) return [`${path}: expected a list, got ${JSON.stringify(actual)}`]
+    if (expected.length !== actual.length) return [`${path}: expected ${expected.length} item(s), got ${actual.length}: ${JSON.stringify(actual)}`]
+    return expected.flatMap((e, i) => diff(e, actual[i], `${path}[${i}]`))
+  }
+  if (actual === null || typeof actual !== 'object') return [`${path}: expected an object, got ${JSON.stringify(actual)}`]
+  return Object.entries(expected).flatMap(([k, v]) => {
+    const a = (actual as Record<string, unknown>)[k]
+    if (v === null) return a === undefined ? [] : [`${path ? path + '.' : ''}${k}: expected absent, got ${JSON.stringify(a)}`]
+    return diff(v, a, path ? `${path}.${k}` : k)
+  })
+}
+
+async function seed (store: HistoryStore, tenant: string | undefined, subject: string, history: Seed, geo: GeoLookup, now: number): Promise<void> {
+  const key = { tenant, subject }
+  const retention = 400
+  for (const [fp, at] of Object.entries(history.devices ?? {})) await store.record(key, { deviceId: hashDevice(fp) }, resolveTime(at, now), retention)
+  for (const [c, at] of Object.entries(history.countries ?? {})) await store.record(key, { country: c }, resolveTime(at, now), retention)
+  for (const [r, at] of Object.entries(history.resources ?? {})) await store.record(key, { resource: r }, resolveTime(at, now), retention)
+  const l = history.lastLocation
+  if (l) {
+    let location: Location | undefined
+    if (l.ip !== undefined) {
+      const fact = geo.lookup(l.ip)
+      if (fact.status !== 'found') throw new Error(`history.lastLocation.ip ${l.ip} has no location in the geo database`)
+      location = fact.location
+    } else {
+      location = { latitude: l.latitude ?? 0, longitude: l.longitude ?? 0, accuracyKm: l.accuracyKm ?? 10, ...(l.country ? { country: l.country } : {}), ...(l.city ? { city: l.city } : {}) }
+    }
+    await store.record(key, { location }, resolveTime(l.at, now), retention)
+  }
+  for (const at of history.consumed ?? []) await store.consume(key, resolveTime(at, now), now, 3600)
+}
+
+/** A store whose calls fail, as when Redis is down. */
+const failingStore = (inner: HistoryStore): HistoryStore => ({
+  ...inner,
+  read: async () => { throw new Error('connection is closed (simulated outage)') },
+  record: async () => { throw new Error('connection is closed (simulated outage)') },
+  consume: async () => { throw new Error('connection is closed (simulated outage)') },
+  ping: async () => false
+})
+
+export async function loadSuiteSet (suite: Suite, suiteFile: string): Promise<CompiledPolicySet> {
+  if (suite.policiesDir !== undefined) return (await loadPolicySet(resolve(dirname(suiteFile), suite.policiesDir))).set
+  const text = stringify(suite.policies ?? { policies: [] })
+  const lists = Object.entries(suite.lists ?? {}).map(([name, t]) => ({ name, file: `lists/${name}.txt`, text: t }))
+  const { set, problems } = compilePolicies({ policies: [{ file: `${suiteFile}#policies`, text }], lists })
+  if (!set) throw new PolicyLoadError(problems.filter(p => p.severity === 'error'))
+  return set
+}
+
+export async function runSuiteFile (file: string, geo: GeoLookup): Promise<CaseResult[]> {
+  const suite = parseYaml(await readFile(file, 'utf8')) as Suite
+  const name = suite.name ?? file
+  const set = await loadSuiteSet(suite, file)
+  const results: CaseResult[] = []
+  for (const c of suite.cases) results.push(await runCase(name, c, set, suite.now ?? DEFAULT_NOW, geo))
+  return results
+}
+
+export async function runCase (suite: string, c: Case, set: CompiledPolicySet, nowIso: string, geo: GeoLookup): Promise<CaseResult> {
+  let nowMs = Date.parse(nowIso)
+  const store = createMemoryHistoryStore({ maxSubjects: 1000 })
+  const holder = new PolicyHolder(set, () => nowMs)
+  const failures: string[] = []
+  const steps: Step[] = c.steps ?? [{ request: c.request ?? {}, expect: c.expect ?? {}, ...(c.unavailable ? { unavailable: c.unavailable } : {}) }]
+  if (c.history) {
+    const first = steps[0]!.request
+    const subject = ((first.subject as { id?: string } | undefined)?.id ?? (first.claims as { sub?: string } | undefined)?.sub) ?? ''
+    await seed(store, (first.tenant as string | undefined) ?? c.tenant, subject, c.history, geo, nowMs / 1000)
+  }
+  for (const [i, step] of steps.entries()) {
+    if (step.after !== undefined) nowMs = resolveTime(step.after, nowMs / 1000) * 1000
+    const down = new Set(step.unavailable ?? [])
+    const stepGeo: GeoLookup = down.has('geo')
+      ? { ...geo, ready: false, lookup: (): GeoFact => ({ status: 'unavailable', reason: 'no geo database (simulated)' }) }
+      : geo
+    const service = createDecisionService({
+      policies: holder,
+      geo: stepGeo,
+      history: down.has('history') ? failingStore(store) : store,
+      logger: pino({ level: 'silent' }),
+      now: () => nowMs
+    })
+    const label = steps.length > 1 ? `step ${i + 1}${step.name ? ` (${step.name})` : ''}: ` : ''
+    let actual: Record<string, unknown>
+    try {
+      const request = normalizeDecideBody(resolveRequest(step.request, nowMs / 1000) as unknown as DecideBody, set.assurance)
+      const { decision } = await service.decide(request)
+      actual = JSON.parse(JSON.stringify(decision)) as Record<string, unknown>
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      actual = { error: err.code, message: err.message }
+    }
+    for (const f of diff(step.expect, actual)) failures.push(label + f)
+  }
+  return { suite, name: c.name, ok: failures.length === 0, failures }
+}
