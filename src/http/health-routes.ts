@@ -5,7 +5,7 @@ import type { GeoLookup } from '../signals/geo.js'
 import type { HistoryStore } from '../signals/history.js'
 
 export function registerHealthRoutes (app: FastifyInstance, deps: { policies: PolicyHolder, geo: () => GeoLookup, history: HistoryStore }): void {
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }))
+  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags: ['operations'] } }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', {
     schema: {

@@ -24,7 +24,7 @@ const redisCliAvailable: boolean = onPath('redis-cli')
 export interface TestLike {
   teardown: (fn: () => unknown) => void
   plan: (n: number, comment?: string) => void
-  fail: (message?: string) => boolean
+  fail: (message: string) => boolean
 }
 
 /**
@@ -128,6 +128,9 @@ export interface RedisServer {
   stop: () => Promise<void>
   /** Stops the server (if running) and starts a new, empty one on the same port. */
   restart: () => Promise<void>
+  /** SIGSTOP / SIGCONT: the server keeps its connections but stops answering (a hung Redis). */
+  pause: () => void
+  resume: () => void
 }
 
 /** Starts a standalone redis-server on a free port; stopped on `t` teardown when given. */
@@ -149,13 +152,17 @@ export async function startRedis (t?: Pick<TestLike, 'teardown'>): Promise<Redis
     url: `redis://127.0.0.1:${port}`,
     port,
     stop,
-    restart: async () => { await stop(); await start() }
+    restart: async () => { await stop(); await start() },
+    pause: () => { child?.kill('SIGSTOP') },
+    resume: () => { child?.kill('SIGCONT') }
   }
 }
 
 export interface RedisClusterServers {
   nodes: RedisNode[]
   stop: () => Promise<void>
+  /** Kills one node (by its index in `nodes`), as in a crash. */
+  stopNode: (index: number) => Promise<void>
 }
 
 /** Starts a 3-master Redis Cluster (no replicas) on free ports; stopped on `t` teardown when given. */
@@ -189,7 +196,11 @@ export async function startRedisCluster (t?: Pick<TestLike, 'teardown'>): Promis
         return stdout.includes('cluster_state:ok')
       }, 30_000)
     }
-    return { nodes: ports.map(port => ({ host: '127.0.0.1', port })), stop }
+    return {
+      nodes: ports.map(port => ({ host: '127.0.0.1', port })),
+      stop,
+      stopNode: async (index: number) => { const child = children[index]; if (child) await kill(child) }
+    }
   } catch (err) {
     await stop()
     throw err
