@@ -3,7 +3,7 @@
  * sorted by file and line; a set compiles only when there is no error.
  */
 import { createHash } from 'node:crypto'
-import type { PolicyProblem } from '../errors.js'
+import { sortProblems, type PolicyProblem } from '../errors.js'
 import { buildAssurance, DEFAULT_ACR, DEFAULT_FACTORS } from '../engine/assurance.js'
 import { buildLearning } from '../engine/learning.js'
 import type { Aal, Assurance, FactorClass, Policy, SignalNeeds, Trigger } from '../engine/model.js'
@@ -97,11 +97,11 @@ export function compilePolicies (sources: FolderSources): CompileResult {
   }
   checkOverrides(policies, origin, report)
 
-  if (problems.some(p => p.severity === 'error')) return { set: undefined, problems }
+  if (problems.some(p => p.severity === 'error')) return { set: undefined, problems: sortProblems(problems) }
   const hash = createHash('sha256')
   for (const s of [...sources.policies, ...sources.lists]) hash.update(s.file).update('\u0000').update(s.text).update('\u0000')
   const set = buildPolicySet(policies, assurance, ipLists, hash.digest('hex').slice(0, 16), buildLearning(policies, assurance))
-  return { set, problems }
+  return { set, problems: sortProblems(problems) }
 }
 
 function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, report: Reporter): Assurance {

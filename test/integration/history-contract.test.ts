@@ -443,8 +443,15 @@ t.test('redis cluster: a lost master never makes a call hang', async t => {
   const cluster = await startRedisCluster(t)
   const store = await readyStore(createRedisHistoryStore({ clusterNodes: cluster.nodes, commandTimeoutMs: 200 }))
   t.teardown(() => store.close())
-  const keys = Array.from({ length: 10 }, () => subject('acme'))
-  for (const key of keys) await store.record(key, { deviceId: 'dev-1' }, NOW, 30)
+  // Enough subjects that some live on the master about to be lost.
+  const victim = new Redis(cluster.nodes[1]!.port, cluster.nodes[1]!.host)
+  const keys: SubjectKey[] = []
+  while (keys.length < 10 || (await victim.dbsize() < 2 && keys.length < 200)) {
+    const key = subject('acme')
+    await store.record(key, { deviceId: 'dev-1' }, NOW, 30)
+    keys.push(key)
+  }
+  victim.disconnect()
   await cluster.stopNode(1)
   const bound = 2000
   let failed = 0
@@ -466,4 +473,20 @@ t.test('redis cluster: a lost master never makes a call hang', async t => {
   t.ok(failed > 0, `calls reject (${failed} of ${keys.length * 3})`)
   t.ok(slowest < bound, `the slowest call settled in ${slowest} ms (< ${bound})`)
   t.equal(typeof await store.ping(), 'boolean', 'ping settles')
+})
+
+t.test('a new store serves its first call without being told to connect', async t => {
+  if (!requireRedis(t, { cluster: true })) return
+  const server = await startRedis(t)
+  const cluster = await startRedisCluster(t)
+  for (const [name, options] of [
+    ['standalone', { url: server.url }],
+    ['cluster', { clusterNodes: cluster.nodes }]
+  ] as const) {
+    const store = createRedisHistoryStore({ ...options, commandTimeoutMs: 1000 })
+    t.teardown(() => store.close())
+    const key = subject('acme')
+    t.equal(await store.consume(key, NOW, NOW, 120), true, `${name}: the first call waits for the connection under way`)
+    t.equal((await store.read(key, { history: false, authTime: NOW }, NOW)).consumed, true)
+  }
 })
