@@ -13,9 +13,16 @@ import { keyChecker, requireKey } from './http/auth.js'
 import { registerDecideRoute } from './http/decide-route.js'
 import { registerErrorHandling } from './http/errors.js'
 import { registerHealthRoutes } from './http/health-routes.js'
+import { registerAdminRoutes } from './http/admin-routes.js'
+import { registerEventsRoute } from './http/events-route.js'
+import underPressure from '@fastify/under-pressure'
+import { createMemoryAuditLog, type AuditLog } from './audit/audit-log.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import type { PolicyReloader } from './policy/reloader.js'
+import { send } from './http/errors.js'
 import { errorSchema } from './http/schemas.js'
 import type { PolicyHolder } from './policy/load.js'
-import { createDecisionService, type DecisionServiceDeps } from './service.js'
+import { createDecisionService, type DecisionRecord, type DecisionServiceDeps } from './service.js'
 import type { GeoLookup } from './signals/geo.js'
 import type { HistoryStore } from './signals/history.js'
 
@@ -29,11 +36,22 @@ export interface AppDeps {
   logger?: Logger
   now?: () => number
   onDecision?: DecisionServiceDeps['onDecision']
+  audit?: AuditLog
+  metrics?: Metrics
+  reloader?: PolicyReloader
+  /** Event-loop delay (ms) past which requests get 503; 0 disables the check. */
+  maxEventLoopDelayMs?: number
 }
 
 export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'>
 
 export const VERSION = '0.1.0'
+
+function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: DecisionRecord): void {
+  const ref = { ...(request.tenant !== undefined ? { tenant: request.tenant } : {}), subject: request.subjectId, action: request.action }
+  audit.append({ at: new Date(at).toISOString(), event: decision.event, decisionId, ...ref, decision: decision.decision, policies: decision.policies })
+  if (decision.decision === 'step_up') audit.rememberStepUp(decisionId, ref)
+}
 
 const addIpFormat = (ajv: Ajv): Ajv => ajv.addFormat('ip', (s: string) => isIP(s) !== 0)
 
@@ -70,18 +88,45 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
 
+  if ((deps.maxEventLoopDelayMs ?? 1000) > 0) {
+    // Shed load instead of queueing: a decision that arrives late is worth less than a fast 503.
+    await app.register(underPressure, {
+      maxEventLoopDelay: deps.maxEventLoopDelayMs ?? 1000,
+      retryAfter: 1,
+      pressureHandler: (_request, reply) => { void send(reply.header('retry-after', '1'), 'service_unavailable', 'service: overloaded; retry shortly') }
+    })
+  }
+
+  const now = deps.now ?? Date.now
+  const metrics = deps.metrics ?? createMetrics()
+  metrics.policiesLoaded(deps.policies.current.policies.length)
+  const audit = deps.audit ?? createMemoryAuditLog({ maxEntries: 10_000 })
   const geo = typeof deps.geo === 'function' ? deps.geo : ((g: GeoLookup) => () => g)(deps.geo)
   const service = createDecisionService({
     policies: deps.policies,
     geo: { lookup: (ip) => geo().lookup(ip), get ready () { return geo().ready }, describe: () => geo().describe(), close: () => geo().close() },
     history: deps.history,
     logger,
-    now: deps.now ?? Date.now,
-    ...(deps.onDecision ? { onDecision: deps.onDecision } : {})
+    now,
+    onStoreError: metrics.storeError,
+    onDecision: (record) => {
+      metrics.recordDecision(record)
+      auditDecision(audit, record)
+      deps.onDecision?.(record)
+    }
   })
 
   const apiGuard = config.apiKeys.length > 0 ? [requireKey(keyChecker(config.apiKeys), 'stepup-pdp')] : []
   registerDecideRoute(app, service, deps.policies, apiGuard)
+  registerEventsRoute(app, { audit, now, preHandler: apiGuard })
   registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
+    reply.type(metrics.registry.contentType)
+    return metrics.registry.metrics()
+  })
+  if (config.adminApiKeys.length > 0) {
+    registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, preHandler: [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] })
+  }
+  app.addHook('onClose', async () => { await audit.flush() })
   return app
 }

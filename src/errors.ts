@@ -8,8 +8,10 @@ export const ErrorCodes = {
   unauthorized: { status: 401, summary: 'A valid API key is required (Authorization: Bearer <key>).' },
   forbidden: { status: 403, summary: 'The key is not allowed to call this route.' },
   not_found: { status: 404, summary: 'No such route or resource.' },
+  conflict: { status: 409, summary: 'The request conflicts with what is recorded (an outcome already reported).' },
   payload_too_large: { status: 413, summary: 'The body is larger than the limit.' },
   unsupported_media_type: { status: 415, summary: 'The body must be application/json.' },
+  policies_invalid: { status: 422, summary: 'The policy folder does not validate; the previous set keeps serving.' },
   too_many_requests: { status: 429, summary: 'Too many requests.' },
   internal_error: { status: 500, summary: 'An internal error occurred; see the service log.' },
   service_unavailable: { status: 503, summary: 'The service cannot decide right now.' }

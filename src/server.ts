@@ -9,7 +9,12 @@ import { loadConfig, type Config } from './config.js'
 import { ConfigError, PolicyLoadError } from './errors.js'
 import { loadPolicySet, PolicyHolder } from './policy/load.js'
 import { openGeoLookup, unavailableGeoLookup, type GeoLookup } from './signals/geo.js'
-import { createHistoryStore } from './signals/create-history.js'
+import { createHistoryStore, rateLimited } from './signals/create-history.js'
+import { createRedisClient } from './signals/redis-history.js'
+import { createMemoryAuditLog, type AuditLog } from './audit/audit-log.js'
+import { createRedisAuditLog } from './audit/redis-audit-log.js'
+import { createMetrics } from './metrics.js'
+import { createPolicyReloader } from './policy/reloader.js'
 
 function fail (message: string): never {
   console.error(`stepup-pdp: ${message}`)
@@ -46,12 +51,33 @@ async function main (): Promise<void> {
     (err: Error) => fail(`GEOIP_CITY_DB=${config.geoipCityDb ?? '(bundled)'}: cannot open the database: ${err.message}`))
 
   const history = createHistoryStore(config, logger)
-  const app = await buildApp(config, { policies: holder, geo: () => geo, history, logger })
+  const metrics = createMetrics()
+  const reloader = createPolicyReloader({
+    dir: config.policiesDir,
+    holder,
+    logger,
+    onResult: (r) => metrics.reload(r.ok ? 'ok' : 'refused', r.policies)
+  })
+  const redisForAudit = config.redisUrl !== undefined || config.redisClusterNodes !== undefined
+    ? createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: Math.max(500, config.redisCommandTimeoutMs) })
+    : undefined
+  redisForAudit?.on('error', () => {})
+  const audit: AuditLog = redisForAudit
+    ? createRedisAuditLog(redisForAudit, { maxEntries: 100_000, onError: rateLimited(30_000, (err) => logger.warn({ err: err.message }, 'audit write to redis failed')) })
+    : createMemoryAuditLog({ maxEntries: 10_000 })
+  const app = await buildApp(config, { policies: holder, geo: () => geo, history, logger, metrics, audit, reloader })
 
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  reloader.watch()
+  process.on('SIGHUP', () => { void reloader.reload('SIGHUP') })
+
+  // SIGHUP reloads policies (above); every other termination signal drains and exits.
+  closeWithGrace({ delay: 10_000, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error')
     else logger.info({ signal }, 'shutting down: draining in-flight requests')
+    reloader.close()
     await app.close()
+    await audit.close()
+    redisForAudit?.disconnect()
     await history.close()
     geo.close()
   })

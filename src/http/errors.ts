@@ -28,7 +28,7 @@ const problemOf = (issue: ValidationIssue): string => {
     case 'format': return issue.params.format === 'ip' ? 'must be an IPv4 or IPv6 address' : `must be a valid ${String(issue.params.format)}`
     case 'pattern': return issue.instancePath === '/action'
       ? 'must be 1-200 characters of A-Z a-z 0-9 . : / - with non-empty segments between dots'
-      : `must match ${String(issue.params.pattern)}`
+      : String(issue.params.pattern).includes('u0000') ? 'must not contain control characters' : `must match ${String(issue.params.pattern)}`
     case 'maxProperties': return `must have at most ${String(issue.params.limit)} keys`
     case 'type': return `must be ${issue.params.type === 'object' ? 'an object' : issue.params.type === 'array' ? 'an array' : `a ${String(issue.params.type)}`}`
     default: return issue.message ?? issue.keyword

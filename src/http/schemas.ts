@@ -13,8 +13,9 @@ export const errorSchema = {
   }
 } as const
 
+/** Identifiers: no control characters, so no key or log line can be forged with them. */
 const shortString = (max: number, description?: string): Record<string, unknown> =>
-  ({ type: 'string', minLength: 1, maxLength: max, ...(description ? { description } : {}) })
+  ({ type: 'string', minLength: 1, maxLength: max, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) })
 
 export const decideRequestSchema = {
   type: 'object',

@@ -48,4 +48,7 @@ export class PolicyHolder {
   }
 
   refuse (error: PolicyLoadError): void { this.error = error }
+
+  /** The folder is valid again but unchanged: forget the last refusal. */
+  clearError (): void { this.error = undefined }
 }

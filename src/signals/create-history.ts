@@ -6,12 +6,25 @@ import { createRedisHistoryStore } from './redis-history.js'
 
 /** The history store the configuration asks for: Redis, Redis Cluster, or in memory. */
 export function createHistoryStore (config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisCommandTimeoutMs' | 'historyMaxSubjects'>, logger: Logger): HistoryStore {
-  if (config.redisUrl !== undefined) {
-    return createRedisHistoryStore({ url: config.redisUrl, commandTimeoutMs: config.redisCommandTimeoutMs })
-  }
-  if (config.redisClusterNodes !== undefined) {
-    return createRedisHistoryStore({ clusterNodes: config.redisClusterNodes, commandTimeoutMs: config.redisCommandTimeoutMs })
+  if (config.redisUrl !== undefined || config.redisClusterNodes !== undefined) {
+    return createRedisHistoryStore({
+      url: config.redisUrl,
+      clusterNodes: config.redisClusterNodes,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      onError: rateLimited(30_000, (err) => logger.warn({ err: err.message }, 'redis connection error (history triggers fail closed until it is back)'))
+    })
   }
   logger.info('history: in memory (one instance only; set REDIS_URL to share it between instances)')
   return createMemoryHistoryStore({ maxSubjects: config.historyMaxSubjects })
+}
+
+/** Calls `fn` at most once per `intervalMs`: a Redis outage reports on every reconnect attempt. */
+export function rateLimited (intervalMs: number, fn: (err: Error) => void): (err: Error) => void {
+  let last = 0
+  return (err) => {
+    const now = Date.now()
+    if (now - last < intervalMs) return
+    last = now
+    fn(err)
+  }
 }

@@ -2,7 +2,7 @@
  * The shared history store on Redis or Redis Cluster (SPEC §4, §6).
  *
  * Key layout (namespace `keyPrefix`, default `stepup:`), with h = the first 32 hex digits of
- * sha256(`\0` for the default tenant or `t:<tenant>`, then `\0<subject>`):
+ * sha256(`\0` for the default tenant or `t:<length>:<tenant>`, then `\0<subject>`):
  *   <ns>h:{h}             one hash per (tenant, subject); every field value is a last-seen time
  *                         in integer epoch seconds, except `l`:
  *                           d:<deviceId>   c:<country>   r:<resource>
@@ -12,9 +12,10 @@
  * The `{h}` hash tag puts all keys of a subject in one slot (Lua works on Cluster) and, being a
  * digest, cannot be broken by a `}` in a tenant or subject id.
  *
- * Size per subject: at most CAPS.devices + CAPS.countries + CAPS.resources + 1 fields (91), each
- * about id length + 12 bytes in a listpack; a typical subject (5 devices, 3 countries, a
- * location) takes about 300 bytes (`MEMORY USAGE`), plus ~70 bytes per once-only key while
+ * Size per subject (`MEMORY USAGE`, Redis 7): at most CAPS.devices + CAPS.countries +
+ * CAPS.resources + 1 = 91 fields. A typical subject (5 hashed device ids, 3 countries, a location)
+ * is ~350 bytes; a full one ~2.7 KB while every field and value is under 64 bytes (listpack), up
+ * to ~15 KB with 200-character resource names (hashtable). A once-only key is ~100 bytes while
  * it lives.
  *
  * Every call is one round trip (a Lua script via EVALSHA, or SET) and rejects within the command
@@ -106,7 +107,12 @@ interface Client {
 
 const backoff = (times: number): number => Math.min(times * 50, 1000)
 
-function connect (options: RedisHistoryOptions): { client: Client, kind: 'redis' | 'redis-cluster' } {
+/** An ioredis client that fails fast while Redis is away and reconnects by itself. */
+export function createRedisClient (options: Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'commandTimeoutMs'>): Redis | Cluster {
+  return connect(options).client as unknown as Redis | Cluster
+}
+
+function connect (options: Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'commandTimeoutMs'>): { client: Client, kind: 'redis' | 'redis-cluster' } {
   const common = {
     commandTimeout: options.commandTimeoutMs,
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
@@ -132,7 +138,8 @@ function connect (options: RedisHistoryOptions): { client: Client, kind: 'redis'
 
 const subjectHash = (key: SubjectKey): string =>
   createHash('sha256')
-    .update(`${key.tenant === undefined ? '\u0000' : 't:' + key.tenant}\u0000${key.subject}`)
+    // The tenant is length-prefixed so no (tenant, subject) pair can collide with another.
+    .update(`${key.tenant === undefined ? '\u0000' : `t:${key.tenant.length}:${key.tenant}`}\u0000${key.subject}`)
     .digest('hex')
     .slice(0, 32)
 
@@ -161,8 +168,10 @@ const lastSeen = (raw: string | number | null | undefined): number | undefined =
 }
 
 export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryStore {
-  const { client, kind } = connect(options)
   const ns = options.keyPrefix ?? 'stepup:'
+  // A brace in the prefix would become the hash tag and scatter a subject's keys over slots.
+  if (/[{}]/.test(ns)) throw new Error('createRedisHistoryStore: keyPrefix must not contain { or }')
+  const { client, kind } = connect(options)
   const timeoutMs = options.commandTimeoutMs
   const onError = options.onError ?? (() => {})
   client.on('error', onError)
@@ -185,12 +194,17 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
   /** Runs one command, rejecting by the deadline whatever the client does. */
   const call = <T>(operation: string, send: () => Promise<T>): Promise<T> => {
     const started = Date.now()
+    let expired = false
     const pending = whenUsable()
-    const result = pending === undefined ? send() : pending.then(send)
+    // A call that waited for the connection past its deadline is not sent late.
+    const result = pending === undefined ? send() : pending.then(() => expired ? Promise.reject(new Error('expired')) : send())
     result.catch(() => {}) // a late rejection after the deadline is not unhandled
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`history store: ${operation} timed out after ${Date.now() - started} ms`)), timeoutMs + 25)
+      timer = setTimeout(() => {
+        expired = true
+        reject(new Error(`history store: ${operation} timed out after ${Date.now() - started} ms`))
+      }, timeoutMs + 25)
     })
     return Promise.race([result, deadline]).finally(() => clearTimeout(timer))
   }

@@ -1,0 +1,86 @@
+/** Admin routes (ADMIN_API_KEYS): the policy set, reloads, and the audit trail. */
+import type { FastifyInstance } from 'fastify'
+import type { AuditLog } from '../audit/audit-log.js'
+import { formatProblem } from '../errors.js'
+import type { PolicyHolder } from '../policy/load.js'
+import type { PolicyReloader } from '../policy/reloader.js'
+import { badRequest } from '../errors.js'
+
+const AUDIT_EVENTS = ['auth.step_up_initiated', 'auth.step_up_skipped', 'auth.access_denied', 'auth.allowed', 'auth.step_up_completed', 'auth.step_up_failed']
+
+const parseTime = (field: string, value: string | undefined): number | undefined => {
+  if (value === undefined) return undefined
+  const t = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
+  if (Number.isNaN(t)) throw badRequest(field, 'must be an ISO 8601 time or epoch milliseconds')
+  return t
+}
+
+export function registerAdminRoutes (app: FastifyInstance, deps: {
+  policies: PolicyHolder
+  reloader: PolicyReloader | undefined
+  audit: AuditLog
+  preHandler: unknown[]
+}): void {
+  const preHandler = deps.preHandler as never
+
+  app.get('/policies', { preHandler, schema: { summary: 'The policy set that serves, and the last refused reload', tags: ['admin'] } }, async () => {
+    const set = deps.policies.current
+    const lastError = deps.policies.lastError
+    return {
+      hash: set.hash,
+      loadedAt: deps.policies.loadedAt.toISOString(),
+      count: set.policies.length,
+      lastError: lastError ? lastError.problems.map(formatProblem) : null,
+      policies: set.policies.map(p => ({
+        id: p.id, file: p.file, line: p.line, scope: p.scope, actions: p.actions, effect: p.effect, mode: p.mode,
+        ...(p.overrides !== undefined ? { overrides: p.overrides } : {}),
+        triggers: p.triggers.map(t => t.kind),
+        ...(p.effect === 'step_up' ? { require: p.require } : {})
+      }))
+    }
+  })
+
+  app.post('/policies/reload', { preHandler, schema: { summary: 'Reload the policy folder now (as SIGHUP does)', tags: ['admin'] } }, async (_request, reply) => {
+    if (!deps.reloader) throw badRequest('reload', 'this instance was started without a policy folder to reload')
+    const result = await deps.reloader.reload('POST /policies/reload')
+    if (!result.ok) {
+      return reply.code(422).send({ error: 'policies_invalid', message: 'the new set does not validate; the previous set keeps serving', problems: result.errors })
+    }
+    return result
+  })
+
+  app.get<{ Querystring: Record<string, string | undefined> }>('/audit', {
+    preHandler,
+    schema: {
+      summary: 'Audit entries, newest first',
+      tags: ['admin'],
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: {
+          event: { type: 'string', enum: AUDIT_EVENTS },
+          subject: { type: 'string', maxLength: 512 },
+          action: { type: 'string', maxLength: 200 },
+          decisionId: { type: 'string', maxLength: 64 },
+          from: { type: 'string', maxLength: 40 },
+          to: { type: 'string', maxLength: 40 },
+          limit: { type: 'string', pattern: '^([1-9][0-9]{0,2}|1000)$' }
+        }
+      }
+    }
+  }, async (request) => {
+    const q = request.query
+    const from = parseTime('from', q.from)
+    const to = parseTime('to', q.to)
+    const entries = await deps.audit.query({
+      ...(q.event !== undefined ? { event: q.event } : {}),
+      ...(q.subject !== undefined ? { subject: q.subject } : {}),
+      ...(q.action !== undefined ? { action: q.action } : {}),
+      ...(q.decisionId !== undefined ? { decisionId: q.decisionId } : {}),
+      ...(from !== undefined ? { from } : {}),
+      ...(to !== undefined ? { to } : {}),
+      limit: q.limit === undefined ? 100 : Number(q.limit)
+    })
+    return { entries }
+  })
+}

@@ -1,0 +1,50 @@
+/**
+ * `POST /events`: the caller reports how a step-up ended. Only step-ups this service issued
+ * (in the last 24 hours) are accepted, each once.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { AuditLog } from '../audit/audit-log.js'
+import { ApiError } from '../errors.js'
+
+interface EventBody { decisionId: string, event: 'auth.step_up_completed' | 'auth.step_up_failed', detail?: string }
+
+export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, preHandler: unknown[] }): void {
+  app.post<{ Body: EventBody }>('/events', {
+    preHandler: deps.preHandler as never,
+    schema: {
+      summary: 'Record how a step-up ended',
+      tags: ['decisions'],
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['decisionId', 'event'],
+        properties: {
+          decisionId: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$', description: 'The decisionId of a step_up answer.' },
+          event: { type: 'string', enum: ['auth.step_up_completed', 'auth.step_up_failed'] },
+          detail: { type: 'string', maxLength: 500 }
+        }
+      },
+      response: {
+        200: { type: 'object', properties: { recorded: { type: 'boolean' }, decisionId: { type: 'string' }, event: { type: 'string' } } },
+        404: { $ref: 'Error#' },
+        409: { $ref: 'Error#' }
+      }
+    }
+  }, async (request) => {
+    const { decisionId, event, detail } = request.body
+    const ref = await deps.audit.findStepUp(decisionId)
+    if (!ref) throw new ApiError('not_found', 'decisionId: no step-up decision with this id was issued in the last 24 hours')
+    if (!(await deps.audit.claimOutcome(decisionId))) throw new ApiError('conflict', 'decisionId: the outcome of this step-up was already recorded')
+    deps.audit.append({
+      at: new Date(deps.now()).toISOString(),
+      event,
+      decisionId,
+      ...(ref.tenant !== undefined ? { tenant: ref.tenant } : {}),
+      subject: ref.subject,
+      action: ref.action,
+      ...(detail !== undefined ? { detail } : {})
+    })
+    request.log.info({ decisionId, event, subject: ref.subject, action: ref.action }, 'step-up outcome')
+    return { recorded: true, decisionId, event }
+  })
+}

@@ -1,0 +1,52 @@
+/** Prometheus metrics (`GET /metrics`), on a registry per app so tests and instances stay apart. */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { DecisionRecord } from './service.js'
+
+export interface Metrics {
+  registry: Registry
+  recordDecision: (record: DecisionRecord) => void
+  storeError: (operation: string, error: Error) => void
+  reload: (result: 'ok' | 'refused', policies: number) => void
+  policiesLoaded: (count: number) => void
+}
+
+export function createMetrics (): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'stepup_' })
+  const decisions = new Counter({ name: 'stepup_decisions_total', help: 'Decisions by outcome and audit event.', labelNames: ['decision', 'event'], registers: [registry] })
+  const hits = new Counter({ name: 'stepup_policy_hits_total', help: 'Fired enforced policies by id and outcome.', labelNames: ['policy', 'outcome'], registers: [registry] })
+  const reportOnly = new Counter({ name: 'stepup_report_only_hits_total', help: 'Fired report-only policies by id and the decision they would have made.', labelNames: ['policy', 'decision'], registers: [registry] })
+  const latency = new Histogram({
+    name: 'stepup_decision_duration_seconds',
+    help: 'Time to decide, from the normalized request to the decision (history round trips included).',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
+    registers: [registry]
+  })
+  const storeErrors = new Counter({ name: 'stepup_history_errors_total', help: 'History store failures (each one failed closed).', labelNames: ['operation', 'kind'], registers: [registry] })
+  const reloads = new Counter({ name: 'stepup_policy_reloads_total', help: 'Policy reloads by result.', labelNames: ['result'], registers: [registry] })
+  const loaded = new Gauge({ name: 'stepup_policies_loaded', help: 'Policies in the set that serves.', registers: [registry] })
+
+  return {
+    registry,
+    recordDecision ({ decision, durationMs }) {
+      decisions.inc({ decision: decision.decision, event: decision.event })
+      latency.observe(durationMs / 1000)
+      const seen = new Set<string>()
+      for (const r of decision.reasons) {
+        const key = `${r.policy}\u0000${r.outcome}`
+        if (seen.has(key)) continue
+        seen.add(key)
+        hits.inc({ policy: r.policy, outcome: r.outcome })
+      }
+      for (const r of decision.reportOnly) reportOnly.inc({ policy: r.policy, decision: r.decision })
+    },
+    storeError (operation, error) {
+      storeErrors.inc({ operation, kind: /timed? ?out/i.test(error.message) ? 'timeout' : 'error' })
+    },
+    reload (result, policies) {
+      reloads.inc({ result })
+      if (result === 'ok') loaded.set(policies)
+    },
+    policiesLoaded (count) { loaded.set(count) }
+  }
+}
