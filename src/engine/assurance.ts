@@ -19,6 +19,8 @@ export const DEFAULT_ACR: Record<string, Aal> = {
   [`${NIST}1`]: 1,
   [`${NIST}2`]: 2,
   [`${NIST}3`]: 3,
+  // What the AAL 2 phishing-resistant challenge asks for must count when it comes back.
+  [`${NIST}2?phishing_resistant=true`]: 2,
   phr: 2,
   phrh: 3,
   'urn:okta:loa:2fa:any': 2

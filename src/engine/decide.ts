@@ -94,7 +94,7 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   for (const policy of plan.report) {
     const fired = fire(policy, risk, vars)
     if (!fired) continue
-    const would = policy.effect === 'deny' ? 'deny' : unmetOf(policy, session, facts, assurance).length > 0 ? 'step_up' : 'allow'
+    const would = policy.effect === 'deny' ? 'deny' : unmetOf(policy, session, facts, assurance).length === 0 ? 'allow' : stepUp([policy], facts, assurance).decision
     reportOnly.push({ policy: policy.id, decision: would, trigger: fired.triggers[0]!.kind })
   }
 

@@ -70,7 +70,8 @@ export function buildPolicySet (policies: Policy[], assurance: Assurance, ipList
       needs.geo ||= p.needs.geo
       needs.ipLists ||= p.needs.ipLists
     }
-    needs.onceOnly = enforced.some(p => p.effect === 'step_up' && p.require.maxAge === 0)
+    // Report-only policies too: what they report must be what they would decide.
+    needs.onceOnly = applying.some(p => p.effect === 'step_up' && p.require.maxAge === 0)
     return { enforced, report, needs }
   }
 
