@@ -53,7 +53,8 @@ function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: 
   if (decision.decision === 'step_up') audit.rememberStepUp(decisionId, ref)
 }
 
-const addIpFormat = (ajv: Ajv): Ajv => ajv.addFormat('ip', (s: string) => isIP(s) !== 0)
+/** IPv4 or IPv6, without an interface zone (`fe80::1%eth0` names a link, not a client). */
+const addIpFormat = (ajv: Ajv): Ajv => ajv.addFormat('ip', (s: string) => isIP(s) !== 0 && !s.includes('%'))
 
 export async function buildApp (config: AppConfig, deps: AppDeps): Promise<FastifyInstance> {
   const logger = deps.logger ?? pino({ level: 'silent' })
@@ -68,6 +69,8 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
       plugins: [addIpFormat]
     }
   })
+  // JSON only: a body sent as text/plain is refused with 415, not parsed as a string.
+  app.removeContentTypeParser(['text/plain'])
   app.addSchema(errorSchema)
   registerErrorHandling(app)
 
@@ -118,14 +121,14 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
 
   const apiGuard = config.apiKeys.length > 0 ? [requireKey(keyChecker(config.apiKeys), 'stepup-pdp')] : []
   registerDecideRoute(app, service, deps.policies, apiGuard)
-  registerEventsRoute(app, { audit, now, preHandler: apiGuard })
+  registerEventsRoute(app, { audit, now, guard: apiGuard })
   registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType)
     return metrics.registry.metrics()
   })
   if (config.adminApiKeys.length > 0) {
-    registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, preHandler: [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] })
+    registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, guard: [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] })
   }
   app.addHook('onClose', async () => { await audit.flush() })
   return app

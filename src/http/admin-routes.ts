@@ -19,11 +19,11 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
   policies: PolicyHolder
   reloader: PolicyReloader | undefined
   audit: AuditLog
-  preHandler: unknown[]
+  guard: unknown[]
 }): void {
-  const preHandler = deps.preHandler as never
+  const guard = deps.guard as never
 
-  app.get('/policies', { preHandler, schema: { summary: 'The policy set that serves, and the last refused reload', tags: ['admin'] } }, async () => {
+  app.get('/policies', { onRequest: guard, schema: { summary: 'The policy set that serves, and the last refused reload', tags: ['admin'] } }, async () => {
     const set = deps.policies.current
     const lastError = deps.policies.lastError
     return {
@@ -40,7 +40,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
     }
   })
 
-  app.post('/policies/reload', { preHandler, schema: { summary: 'Reload the policy folder now (as SIGHUP does)', tags: ['admin'] } }, async (_request, reply) => {
+  app.post('/policies/reload', { onRequest: guard, schema: { summary: 'Reload the policy folder now (as SIGHUP does)', tags: ['admin'] } }, async (_request, reply) => {
     if (!deps.reloader) throw badRequest('reload', 'this instance was started without a policy folder to reload')
     const result = await deps.reloader.reload('POST /policies/reload')
     if (!result.ok) {
@@ -50,7 +50,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
   })
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/audit', {
-    preHandler,
+    onRequest: guard,
     schema: {
       summary: 'Audit entries, newest first',
       tags: ['admin'],

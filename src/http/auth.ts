@@ -22,7 +22,7 @@ export function keyChecker (keys: readonly string[]): KeyCheck {
   }
 }
 
-/** A preHandler that answers 401 without a valid key. */
+/** An onRequest hook: a caller without a valid key gets 401 before its body is even parsed. */
 export function requireKey (check: KeyCheck, realm: string) {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (check(request.headers.authorization)) return

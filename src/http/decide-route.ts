@@ -5,7 +5,7 @@ import type { DecisionService } from '../service.js'
 import { normalizeDecideBody, type DecideBody } from './normalize.js'
 import { decideRequestSchema, decisionSchema } from './schemas.js'
 
-export function registerDecideRoute (app: FastifyInstance, service: DecisionService, policies: PolicyHolder, preHandler: unknown[]): void {
+export function registerDecideRoute (app: FastifyInstance, service: DecisionService, policies: PolicyHolder, guard: unknown[]): void {
   app.post<{ Body: DecideBody }>('/decide', {
     schema: {
       summary: 'Decide whether the session may perform the action now',
@@ -20,7 +20,7 @@ export function registerDecideRoute (app: FastifyInstance, service: DecisionServ
         415: { $ref: 'Error#' }
       }
     },
-    preHandler: preHandler as never
+    onRequest: guard as never
   }, async (request) => {
     const normalized = normalizeDecideBody(request.body, policies.current.assurance)
     const { decisionId, decision } = await service.decide(normalized)

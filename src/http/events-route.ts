@@ -8,9 +8,9 @@ import { ApiError } from '../errors.js'
 
 interface EventBody { decisionId: string, event: 'auth.step_up_completed' | 'auth.step_up_failed', detail?: string }
 
-export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, preHandler: unknown[] }): void {
+export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[] }): void {
   app.post<{ Body: EventBody }>('/events', {
-    preHandler: deps.preHandler as never,
+    onRequest: deps.guard as never,
     schema: {
       summary: 'Record how a step-up ended',
       tags: ['decisions'],

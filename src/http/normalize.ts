@@ -31,8 +31,12 @@ function depthOf (value: unknown): number {
   return 1 + max
 }
 
-export const hashDevice = (fingerprint: string): string =>
-  createHash('sha256').update(fingerprint).digest('base64url').slice(0, 22)
+/**
+ * The device id stored and logged: a digest of the fingerprint salted with the tenant and
+ * subject, so one user's ids cannot be looked up in a table built for everyone.
+ */
+export const hashDevice = (fingerprint: string, tenant: string | undefined, subject: string): string =>
+  createHash('sha256').update(`${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}\u0000${fingerprint}`).digest('base64url').slice(0, 22)
 
 export function normalizeDecideBody (body: DecideBody, assurance: Assurance): DecisionRequest {
   const claims = body.claims ?? {}
@@ -54,15 +58,16 @@ export function normalizeDecideBody (body: DecideBody, assurance: Assurance): De
   }
   const context = body.context ?? {}
   if (depthOf(context) > MAX_CONTEXT_DEPTH) throw badRequest('context', `nesting deeper than ${MAX_CONTEXT_DEPTH} levels`)
+  const subjectId = (fromSubject ?? fromClaims)!
   return {
     action: body.action,
     tenant: body.tenant,
     application: body.application,
-    subjectId: (fromSubject ?? fromClaims)!,
+    subjectId,
     enrolledFactors: enrolled,
     claims,
     ip: body.ip,
-    deviceId: body.device?.fingerprint === undefined ? undefined : hashDevice(body.device.fingerprint),
+    deviceId: body.device?.fingerprint === undefined ? undefined : hashDevice(body.device.fingerprint, body.tenant, subjectId),
     resource: body.resource,
     context
   }

@@ -20,6 +20,7 @@ import { createDecisionService } from '../service.js'
 import { hashDevice, normalizeDecideBody, type DecideBody } from '../http/normalize.js'
 import { ApiError } from '../errors.js'
 import type { CompiledPolicySet } from '../engine/policy-set.js'
+import type { Decision } from '../engine/decide.js'
 
 export const DEFAULT_NOW = '2026-11-22T12:00:00Z'
 
@@ -61,7 +62,14 @@ export interface Suite {
   cases: Case[]
 }
 
-export interface CaseResult { suite: string, name: string, ok: boolean, failures: string[] }
+export interface CaseResult {
+  suite: string
+  name: string
+  ok: boolean
+  failures: string[]
+  /** The decisions the case's steps produced, in order (a step refused as a bad request has none): for coverage. */
+  decisions: Decision[]
+}
 
 /** Relative times: `-10m` (ago), `+5m`, a number of seconds relative to now, or an ISO date. */
 export function resolveTime (value: Rel, now: number): number {
@@ -104,7 +112,7 @@ export function diff (expected: unknown, actual: unknown, path = ''): string[] {
 async function seed (store: HistoryStore, tenant: string | undefined, subject: string, history: Seed, geo: GeoLookup, now: number): Promise<void> {
   const key = { tenant, subject }
   const retention = 400
-  for (const [fp, at] of Object.entries(history.devices ?? {})) await store.record(key, { deviceId: hashDevice(fp) }, resolveTime(at, now), retention)
+  for (const [fp, at] of Object.entries(history.devices ?? {})) await store.record(key, { deviceId: hashDevice(fp, tenant, subject) }, resolveTime(at, now), retention)
   for (const [c, at] of Object.entries(history.countries ?? {})) await store.record(key, { country: c }, resolveTime(at, now), retention)
   for (const [r, at] of Object.entries(history.resources ?? {})) await store.record(key, { resource: r }, resolveTime(at, now), retention)
   const l = history.lastLocation
@@ -154,6 +162,7 @@ export async function runCase (suite: string, c: Case, set: CompiledPolicySet, n
   const store = createMemoryHistoryStore({ maxSubjects: 1000 })
   const holder = new PolicyHolder(set, () => nowMs)
   const failures: string[] = []
+  const decisions: Decision[] = []
   const steps: Step[] = c.steps ?? [{ request: c.request ?? {}, expect: c.expect ?? {}, ...(c.unavailable ? { unavailable: c.unavailable } : {}) }]
   if (c.history) {
     const first = steps[0]!.request
@@ -178,6 +187,7 @@ export async function runCase (suite: string, c: Case, set: CompiledPolicySet, n
     try {
       const request = normalizeDecideBody(resolveRequest(step.request, nowMs / 1000) as unknown as DecideBody, set.assurance)
       const { decision } = await service.decide(request)
+      decisions.push(decision)
       actual = JSON.parse(JSON.stringify(decision)) as Record<string, unknown>
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
@@ -185,5 +195,5 @@ export async function runCase (suite: string, c: Case, set: CompiledPolicySet, n
     }
     for (const f of diff(step.expect, actual)) failures.push(label + f)
   }
-  return { suite, name: c.name, ok: failures.length === 0, failures }
+  return { suite, name: c.name, ok: failures.length === 0, failures, decisions }
 }

@@ -4,7 +4,7 @@ import { cpSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { pino } from 'pino'
 import { buildApp } from '../../src/app.js'
 import { loadPolicySet, PolicyHolder } from '../../src/policy/load.js'
@@ -18,7 +18,7 @@ const geo = await openGeoLookup({})
 
 const POLICY = (aal: number): string => `policies:\n  - id: guard\n    actions: [payments.payout]\n    require: { aal: ${aal}, maxAge: 15m }\n`
 
-async function setup (t: Tap.Test, options: { watch?: boolean } = {}) {
+async function setup (t: Test, options: { watch?: boolean } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'stepup-ops-'))
   writeFileSync(join(dir, 'p.yaml'), POLICY(2))
   const holder = new PolicyHolder((await loadPolicySet(dir)).set)
@@ -36,8 +36,6 @@ async function setup (t: Tap.Test, options: { watch?: boolean } = {}) {
   const admin = (method: 'GET' | 'POST', url: string) => app.inject({ method, url, headers: { authorization: `Bearer ${ADMIN}` } })
   return { dir, holder, app, decide, admin, reloader }
 }
-
-declare global { namespace Tap { type Test = import('tap').Test } }
 
 const waitUntil = async (check: () => Promise<boolean>, ms: number): Promise<boolean> => {
   const end = Date.now() + ms

@@ -1,0 +1,112 @@
+// A history store outage never yields allow (SPEC §6): the triggers that need history fire,
+// with a reason saying so, and a once-only authentication that cannot be checked or consumed
+// is refused.
+import t from 'tap'
+import type { HistoryStore } from '../../src/signals/history.js'
+import { openGeoLookup } from '../../src/signals/geo.js'
+import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
+import { buildTestApp, decide, NOW_S, session } from '../helpers/app.js'
+
+const geo = await openGeoLookup({})
+t.teardown(() => geo.close())
+
+const OUTAGE = 'connect ECONNREFUSED 127.0.0.1:6379'
+
+/** Wraps a store; each operation rejects while its flag is set. */
+function faultyStore (inner: HistoryStore = createMemoryHistoryStore({ maxSubjects: 100 })): HistoryStore & { fail: { read: boolean, record: boolean, consume: boolean }, calls: string[] } {
+  const fail = { read: false, record: false, consume: false }
+  const calls: string[] = []
+  const down = (op: string): Promise<never> => Promise.reject(new Error(`${OUTAGE} (${op})`))
+  return {
+    kind: inner.kind,
+    fail,
+    calls,
+    read: (...args) => { calls.push('read'); return fail.read ? down('read') : inner.read(...args) },
+    record: (...args) => { calls.push('record'); return fail.record ? down('record') : inner.record(...args) },
+    consume: (...args) => { calls.push('consume'); return fail.consume ? down('consume') : inner.consume(...args) },
+    ping: async () => !(fail.read || fail.record || fail.consume),
+    close: () => inner.close()
+  }
+}
+
+/** `account.profile.update` is guarded by the new-device-sensitive example policy (account.**). */
+const profileUpdate = (subject: string, amr: string[], fingerprint: string, authAgo = 0): Record<string, unknown> =>
+  ({ action: 'account.profile.update', ...session(subject, amr, authAgo), device: { fingerprint } })
+
+t.test('read, record and consume all reject: an AAL 1 session under new-device-sensitive steps up', async t => {
+  const store = faultyStore()
+  store.fail.read = store.fail.record = store.fail.consume = true
+  const { app } = await buildTestApp({ geo, history: store })
+  t.teardown(() => app.close())
+
+  const body = await decide(app, profileUpdate('outage-1', ['pwd'], 'phone-1'))
+  t.equal(body.decision, 'step_up', 'never allow because the store failed')
+  t.ok(store.calls.includes('read'), 'the store was asked')
+  const reason = body.reasons.find(r => r.policy === 'new-device-sensitive')
+  t.match(reason, { trigger: 'newDevice', outcome: 'step_up' })
+  t.match(reason?.detail, /history/i, 'the reason names the history store')
+  t.match(reason?.detail, /unavailable|ECONNREFUSED|fail/i, 'and says it failed')
+  t.ok(body.challenge?.wwwAuthenticate, 'with a challenge to forward')
+})
+
+t.test('a device known before the outage does not let an AAL 1 session through during it', async t => {
+  const store = faultyStore()
+  const { app } = await buildTestApp({ geo, history: store })
+  t.teardown(() => app.close())
+
+  // Healthy: a fresh AAL 2 session makes the phone known; then a password session on it is allowed.
+  t.equal((await decide(app, profileUpdate('outage-2', ['pwd', 'otp'], 'phone-2'))).decision, 'allow')
+  t.equal((await decide(app, profileUpdate('outage-2', ['pwd'], 'phone-2', 3600))).decision, 'allow', 'control: the known device does not fire')
+
+  store.fail.read = store.fail.record = store.fail.consume = true
+  const during = await decide(app, profileUpdate('outage-2', ['pwd'], 'phone-2', 3600))
+  t.equal(during.decision, 'step_up', 'the known device cannot be confirmed during the outage')
+  t.match(during.reasons.find(r => r.policy === 'new-device-sensitive')?.detail, /history/i)
+
+  t.test('a read failure alone is enough', async t => {
+    store.fail.record = store.fail.consume = false
+    t.equal((await decide(app, profileUpdate('outage-2', ['pwd'], 'phone-2', 3600))).decision, 'step_up')
+  })
+
+  t.test('after the outage the device is known again', async t => {
+    store.fail.read = store.fail.record = store.fail.consume = false
+    t.equal((await decide(app, profileUpdate('outage-2', ['pwd'], 'phone-2', 3600))).decision, 'allow')
+  })
+})
+
+t.test('a record failure only means nothing was learnt (more step-ups, never fewer)', async t => {
+  const store = faultyStore()
+  store.fail.record = true
+  const { app } = await buildTestApp({ geo, history: store })
+  t.teardown(() => app.close())
+  t.equal((await decide(app, profileUpdate('outage-3', ['pwd', 'otp'], 'phone-3'))).decision, 'allow', 'the satisfied policy still allows')
+  t.ok(store.calls.includes('record'), 'learning was attempted')
+  t.equal((await decide(app, profileUpdate('outage-3', ['pwd'], 'phone-3', 3600))).decision, 'step_up', 'the device was not learnt')
+})
+
+t.test('once-only (treasury desk) with the store down is refused, not allowed', async t => {
+  const desk = (subject: string): Record<string, unknown> => ({
+    tenant: 'acme', application: 'treasury-desk', action: 'treasury.transfer',
+    subject: { id: subject }, claims: { sub: subject, amr: ['pwd', 'otp'], auth_time: NOW_S }
+  })
+
+  t.test('the consumed state cannot be read', async t => {
+    const store = faultyStore()
+    store.fail.read = true
+    const { app } = await buildTestApp({ geo, history: store })
+    t.teardown(() => app.close())
+    const body = await decide(app, desk('once-1'))
+    t.equal(body.decision, 'step_up')
+    t.match(body.reasons.find(r => r.policy === 'acme-treasury-desk-every-time'), { outcome: 'step_up' })
+  })
+
+  t.test('the authentication cannot be consumed', async t => {
+    const store = faultyStore()
+    store.fail.consume = true
+    const { app } = await buildTestApp({ geo, history: store })
+    t.teardown(() => app.close())
+    const body = await decide(app, desk('once-2'))
+    t.ok(store.calls.includes('consume'), 'consumption was attempted')
+    t.equal(body.decision, 'step_up', 'an allow that could not consume becomes a step-up')
+  })
+})
