@@ -83,7 +83,10 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
         description: 'A policy decision point for step-up authentication. Ask before a sensitive action whether the session is strong and fresh enough; forward the RFC 9470 challenge when it is not.'
       },
       components: {
-        securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A key from API_KEYS (required when API_KEYS is set).' } }
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'A key from API_KEYS (required when API_KEYS is set).' },
+          adminKey: { type: 'http', scheme: 'bearer', description: 'A key from ADMIN_API_KEYS (admin routes exist only when it is set).' }
+        }
       },
       security: [{ apiKey: [] }]
     },
@@ -123,7 +126,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   registerDecideRoute(app, service, deps.policies, apiGuard)
   registerEventsRoute(app, { audit, now, guard: apiGuard })
   registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'] } }, async (_request, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType)
     return metrics.registry.metrics()
   })

@@ -23,7 +23,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
 }): void {
   const guard = deps.guard as never
 
-  app.get('/policies', { onRequest: guard, schema: { summary: 'The policy set that serves, and the last refused reload', tags: ['admin'] } }, async () => {
+  app.get('/policies', { onRequest: guard, schema: { summary: 'The policy set that serves, and the last refused reload', tags: ['admin'], security: [{ adminKey: [] }] } }, async () => {
     const set = deps.policies.current
     const lastError = deps.policies.lastError
     return {
@@ -40,7 +40,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
     }
   })
 
-  app.post('/policies/reload', { onRequest: guard, schema: { summary: 'Reload the policy folder now (as SIGHUP does)', tags: ['admin'] } }, async (_request, reply) => {
+  app.post('/policies/reload', { onRequest: guard, schema: { summary: 'Reload the policy folder now (as SIGHUP does)', tags: ['admin'], security: [{ adminKey: [] }] } }, async (_request, reply) => {
     if (!deps.reloader) throw badRequest('reload', 'this instance was started without a policy folder to reload')
     const result = await deps.reloader.reload('POST /policies/reload')
     if (!result.ok) {
@@ -54,6 +54,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
     schema: {
       summary: 'Audit entries, newest first',
       tags: ['admin'],
+      security: [{ adminKey: [] }],
       querystring: {
         type: 'object',
         additionalProperties: false,

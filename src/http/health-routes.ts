@@ -5,13 +5,14 @@ import type { GeoLookup } from '../signals/geo.js'
 import type { HistoryStore } from '../signals/history.js'
 
 export function registerHealthRoutes (app: FastifyInstance, deps: { policies: PolicyHolder, geo: () => GeoLookup, history: HistoryStore }): void {
-  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags: ['operations'] } }, async () => ({ status: 'ok' }))
+  app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags: ['operations'], security: [] } }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', {
     schema: {
       summary: 'Ready when a policy set serves and the geo database is loaded',
       description: '200 while a good policy set serves, even if the last reload was refused or the history store is degraded (both are reported); 503 until the geo database is loaded.',
-      tags: ['operations']
+      tags: ['operations'],
+      security: []
     }
   }, async (_request, reply) => {
     const geo = deps.geo()
