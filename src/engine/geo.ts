@@ -1,6 +1,9 @@
 /** Great-circle distance on a spherical Earth (haversine), in km. */
 const EARTH_RADIUS_KM = 6371.0088
 
+/** The longest distance `distanceKm` can return: half a great circle (about 20,015 km). */
+export const MAX_DISTANCE_KM = Math.PI * EARTH_RADIUS_KM
+
 const rad = (deg: number): number => (deg * Math.PI) / 180
 
 export function distanceKm (a: { latitude: number, longitude: number }, b: { latitude: number, longitude: number }): number {

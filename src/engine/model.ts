@@ -41,6 +41,11 @@ export interface ConditionProgram {
   evaluate: (vars: Record<string, unknown>) => { value: boolean } | { error: string }
   /** Top-level variables and `signals.*` members the expression reads. */
   reads: ReadonlySet<string>
+  /**
+   * `context.*` paths the expression reads without a guard (`has(context.x)` or `'x' in context`
+   * anywhere in it): when the caller omits the field, the condition errors and fails closed.
+   */
+  unguardedContext: readonly string[]
 }
 
 export type Trigger =

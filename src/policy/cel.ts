@@ -59,6 +59,7 @@ export function compileCondition (source: string): ConditionProgram {
   return {
     source,
     reads,
+    unguardedContext: unguardedContextReads(fn.ast),
     evaluate: (vars) => runCompiled(fn, vars)
   }
 }
@@ -84,6 +85,9 @@ const rangeStart = (err: unknown): number | undefined => {
 function walk (node: ASTNode, bound: Set<string>, reads: Set<string>, comprehensionDepth: number): void {
   const path = selectPath(node)
   if (path !== null) {
+    // A computed key (`context[geo.country]`) reads what its expression reads, too.
+    const key = node.op === '[]' ? (node.args as [ASTNode, ASTNode])[1] : undefined
+    if (key !== undefined && !(key.op === 'value' && typeof key.args === 'string')) walk(key, bound, reads, comprehensionDepth)
     const root = path.split('.')[0]!
     if (!bound.has(root)) {
       reads.add(root)
@@ -136,6 +140,68 @@ function selectPath (node: ASTNode): string | null {
     const p = selectPath(target)
     if (p !== null && key.op === 'value' && typeof key.args === 'string') return `${p}.${key.args}`
     if (p !== null) { /* dynamic index: the whole object is read */ return p }
+  }
+  return null
+}
+
+/**
+ * The `context.*` paths an expression reads that no guard in the same expression covers.
+ * A guard is `has(context.a.b)` or `'b' in context.a`; it covers its own path and every prefix
+ * of it (the author thought about that field). Optional selection (`.?`) needs no guard.
+ */
+function unguardedContextReads (ast: ASTNode): string[] {
+  const reads = new Set<string>()
+  const guards = new Set<string>()
+  const visit = (node: ASTNode, bound: ReadonlySet<string>): void => {
+    const args = node.args as unknown
+    if (node.op === 'call' && Array.isArray(args) && args[0] === 'has') {
+      const [target] = args[1] as ASTNode[]
+      const p = target ? contextPath(target, bound) : null
+      if (p !== null) { guards.add(p.path); return }
+    }
+    if (node.op === 'in' && Array.isArray(args)) {
+      const [key, container] = args as [ASTNode, ASTNode]
+      const p = contextPath(container, bound)
+      if (key.op === 'value' && typeof key.args === 'string' && p !== null) { guards.add(`${p.path}.${key.args}`); return }
+    }
+    const p = contextPath(node, bound)
+    if (p !== null) {
+      if (!p.optional && p.path !== 'context') reads.add(p.path)
+      for (const k of p.dynamicKeys) visit(k, bound)
+      return
+    }
+    if (node.op === 'rcall' && Array.isArray(args) && MACROS.has(args[0] as string)) {
+      const [, receiver, [iterator, ...rest]] = args as [string, ASTNode, ASTNode[]]
+      visit(receiver, bound)
+      const inner = new Set(bound).add(String(iterator?.args))
+      for (const a of rest) visit(a, inner)
+      return
+    }
+    for (const child of children(node)) visit(child, bound)
+  }
+  visit(ast, new Set())
+  const covered = (path: string): boolean => [...guards].some(g => g === path || g.startsWith(path + '.'))
+  return [...reads].filter(r => !covered(r)).sort()
+}
+
+/** `context`, `context.a.b`, `context['a']`: the static part of a selection on `context`. */
+function contextPath (node: ASTNode, bound: ReadonlySet<string>): { path: string, optional: boolean, dynamicKeys: ASTNode[] } | null {
+  if (node.op === 'id') return node.args === 'context' && !bound.has('context') ? { path: 'context', optional: false, dynamicKeys: [] } : null
+  if (node.op === '.' || node.op === '.?') {
+    const [target, field] = node.args as [ASTNode, string]
+    const p = contextPath(target, bound)
+    if (p === null) return null
+    if (p.dynamicKeys.length > 0) return p
+    return { path: `${p.path}.${field}`, optional: p.optional || node.op === '.?', dynamicKeys: [] }
+  }
+  if (node.op === '[]') {
+    const [target, key] = node.args as [ASTNode, ASTNode]
+    const p = contextPath(target, bound)
+    if (p === null) return null
+    if (p.dynamicKeys.length > 0) return { ...p, dynamicKeys: [...p.dynamicKeys, key] }
+    if (key.op === 'value' && typeof key.args === 'string') return { ...p, path: `${p.path}.${key.args}` }
+    // A computed key: the field read is not known statically; its own reads still count.
+    return { ...p, dynamicKeys: [key] }
   }
   return null
 }

@@ -13,6 +13,7 @@ import { DEFAULTS } from '../engine/risk.js'
 import { compileCondition, ConditionError } from './cel.js'
 import { toSeconds } from './duration.js'
 import { compileIpLists } from './iplists.js'
+import { lintPolicies } from './lint.js'
 import { parseSource, type FolderSources, type ParsedFile, type Path } from './source.js'
 import { fieldName, validateParsed } from './validate.js'
 
@@ -96,6 +97,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
     })
   }
   checkOverrides(policies, origin, report)
+  lintPolicies(policies, assurance, sources.lists, (p, sub, message) => { const o = origin.get(p)!; report.warn(o.parsed, [...o.path, ...sub], message) })
 
   if (problems.some(p => p.severity === 'error')) return { set: undefined, problems: sortProblems(problems) }
   const hash = createHash('sha256')
