@@ -330,7 +330,7 @@ t.test('standalone redis-server', async t => {
     const store = await readyStore(createRedisHistoryStore({ url: server.url, commandTimeoutMs: 1000 }))
     t.teardown(() => store.close())
     const key = subject('acme')
-    const h = createHash('sha256').update(`t:acme\u0000${key.subject}`).digest('hex').slice(0, 32)
+    const h = createHash('sha256').update(`t:4:acme\u0000${key.subject}`).digest('hex').slice(0, 32)
     const hashKey = `stepup:h:{${h}}`
     for (let i = 0; i < 5; i++) await store.record(key, { deviceId: randomUUID() }, NOW + i, 400)
     for (const country of ['FR', 'DE', 'US']) await store.record(key, { country }, NOW + 10, 400)
