@@ -2,9 +2,7 @@
  * buildApp(config, deps): the same app for tests and production. It wires; it does not
  * listen, read the environment or exit (src/server.ts does).
  */
-import { isIP } from 'node:net'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Ajv } from 'ajv'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { pino, type Logger } from 'pino'
@@ -21,6 +19,7 @@ import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
 import { send } from './http/errors.js'
 import { errorSchema } from './http/schemas.js'
+import { addIpFormat } from './http/validation.js'
 import type { PolicyHolder } from './policy/load.js'
 import { createDecisionService, type DecisionRecord, type DecisionServiceDeps } from './service.js'
 import type { GeoLookup } from './signals/geo.js'
@@ -53,8 +52,7 @@ function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: 
   if (decision.decision === 'step_up') audit.rememberStepUp(decisionId, ref)
 }
 
-/** IPv4 or IPv6, without an interface zone (`fe80::1%eth0` names a link, not a client). */
-const addIpFormat = (ajv: Ajv): Ajv => ajv.addFormat('ip', (s: string) => isIP(s) !== 0 && !s.includes('%'))
+
 
 export async function buildApp (config: AppConfig, deps: AppDeps): Promise<FastifyInstance> {
   const logger = deps.logger ?? pino({ level: 'silent' })

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { pino } from 'pino'
+import { toDecideResponse } from '../http/decide-route.js'
 import { PolicyLoadError } from '../errors.js'
 import type { GeoFact } from '../engine/model.js'
 import { loadPolicySet, PolicyHolder } from '../policy/load.js'
@@ -67,17 +68,7 @@ export async function decideCommand (options: DecideOptions, io: Io): Promise<nu
     const { decisionId, decision } = await service.decide(request)
     if (options.json) {
       // The body of POST /decide's 200 answer.
-      io.out(JSON.stringify({
-        decision: decision.decision,
-        decisionId,
-        required: decision.required,
-        challenge: decision.challenge,
-        enroll: decision.enroll,
-        message: decision.message,
-        reasons: decision.reasons,
-        session: decision.session,
-        reportOnly: decision.reportOnly
-      }, null, 2))
+      io.out(JSON.stringify(toDecideResponse(decisionId, decision), null, 2))
       return EXIT.ok
     }
     const fact: GeoFact = body.ip !== undefined ? geo.lookup(body.ip) : { status: 'none' }

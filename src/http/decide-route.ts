@@ -1,5 +1,6 @@
 /** `POST /decide`: schema -> normalize -> decide -> response. No business rules here. */
 import type { FastifyInstance } from 'fastify'
+import type { Decision } from '../engine/decide.js'
 import type { PolicyHolder } from '../policy/load.js'
 import type { DecisionService } from '../service.js'
 import { normalizeDecideBody, type DecideBody } from './normalize.js'
@@ -24,16 +25,21 @@ export function registerDecideRoute (app: FastifyInstance, service: DecisionServ
   }, async (request) => {
     const normalized = normalizeDecideBody(request.body, policies.current.assurance)
     const { decisionId, decision } = await service.decide(normalized)
-    return {
-      decision: decision.decision,
-      decisionId,
-      required: decision.required,
-      challenge: decision.challenge,
-      enroll: decision.enroll,
-      message: decision.message,
-      reasons: decision.reasons,
-      session: decision.session,
-      reportOnly: decision.reportOnly
-    }
+    return toDecideResponse(decisionId, decision)
   })
+}
+
+/** The 200 body of POST /decide (also what `stepup decide --json` prints). */
+export function toDecideResponse (decisionId: string, decision: Decision): Record<string, unknown> {
+  return {
+    decision: decision.decision,
+    decisionId,
+    required: decision.required,
+    challenge: decision.challenge,
+    enroll: decision.enroll,
+    message: decision.message,
+    reasons: decision.reasons,
+    session: decision.session,
+    reportOnly: decision.reportOnly
+  }
 }

@@ -4,36 +4,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, ErrorCodes, type ErrorCode } from '../errors.js'
-
-interface ValidationIssue {
-  instancePath: string
-  keyword: string
-  params: Record<string, unknown>
-  message?: string
-}
-
-const fieldOf = (issue: ValidationIssue): string => {
-  const path = issue.instancePath.slice(1).split('/').filter(Boolean)
-    .map(s => (/^\d+$/.test(s) ? `[${s}]` : `.${s}`)).join('').replace(/^\./, '')
-  const join = (name: string): string => (path === '' ? name : `${path}.${name}`)
-  if (issue.keyword === 'required') return join(String(issue.params.missingProperty))
-  if (issue.keyword === 'additionalProperties') return join(String(issue.params.additionalProperty))
-  return path === '' ? 'body' : path
-}
-
-const problemOf = (issue: ValidationIssue): string => {
-  switch (issue.keyword) {
-    case 'required': return 'is required'
-    case 'additionalProperties': return 'unknown field'
-    case 'format': return issue.params.format === 'ip' ? 'must be an IPv4 or IPv6 address' : `must be a valid ${String(issue.params.format)}`
-    case 'pattern': return issue.instancePath === '/action'
-      ? 'must be 1-200 characters of A-Z a-z 0-9 . : / - with non-empty segments between dots'
-      : String(issue.params.pattern).includes('u0000') ? 'must not contain control characters' : `must match ${String(issue.params.pattern)}`
-    case 'maxProperties': return `must have at most ${String(issue.params.limit)} keys`
-    case 'type': return `must be ${issue.params.type === 'object' ? 'an object' : issue.params.type === 'array' ? 'an array' : `a ${String(issue.params.type)}`}`
-    default: return issue.message ?? issue.keyword
-  }
-}
+import { describeIssue, type ValidationIssue } from './validation.js'
 
 export function send (reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
   return reply.code(ErrorCodes[code].status).type('application/json; charset=utf-8').send({ error: code, message })
@@ -53,7 +24,7 @@ export function registerErrorHandling (app: FastifyInstance): void {
     if (error.validation) {
       const issue = error.validation[0] as unknown as ValidationIssue
       const where = error.validationContext === 'body' ? '' : `${error.validationContext ?? ''} `
-      return send(reply, 'invalid_request', `${where}${fieldOf(issue)}: ${problemOf(issue)}`)
+      return send(reply, 'invalid_request', `${where}${describeIssue(issue)}`)
     }
     const known = error.code ? FASTIFY_CODES[error.code] : undefined
     if (known) return send(reply, known.code, known.message)

@@ -1,0 +1,44 @@
+/**
+ * What a request-schema violation means, in words that name the field. Shared by the HTTP
+ * error mapping and `stepup decide`, so both say the same thing about the same body.
+ */
+import { isIP } from 'node:net'
+import type { Ajv } from 'ajv'
+
+export interface ValidationIssue {
+  instancePath: string
+  keyword: string
+  params: Record<string, unknown>
+  message?: string
+}
+
+/** IPv4 or IPv6, without an interface zone (`fe80::1%eth0` names a link, not a client). */
+export const isClientIp = (s: string): boolean => isIP(s) !== 0 && !s.includes('%')
+
+export const addIpFormat = (ajv: Ajv): Ajv => ajv.addFormat('ip', isClientIp)
+
+export function fieldOf (issue: ValidationIssue): string {
+  const path = issue.instancePath.slice(1).split('/').filter(Boolean)
+    .map(s => (/^\d+$/.test(s) ? `[${s}]` : `.${s.replace(/~1/g, '/').replace(/~0/g, '~')}`)).join('').replace(/^\./, '')
+  const join = (name: string): string => (path === '' ? name : `${path}.${name}`)
+  if (issue.keyword === 'required') return join(String(issue.params.missingProperty))
+  if (issue.keyword === 'additionalProperties') return join(String(issue.params.additionalProperty))
+  return path === '' ? 'body' : path
+}
+
+export function problemOf (issue: ValidationIssue): string {
+  switch (issue.keyword) {
+    case 'required': return 'is required'
+    case 'additionalProperties': return 'unknown field'
+    case 'format': return issue.params.format === 'ip' ? 'must be an IPv4 or IPv6 address' : `must be a valid ${String(issue.params.format)}`
+    case 'pattern': return issue.instancePath === '/action'
+      ? 'must be 1-200 characters of A-Z a-z 0-9 . : / - with non-empty segments between dots'
+      : String(issue.params.pattern).includes('u0000') ? 'must not contain control characters' : `must match ${String(issue.params.pattern)}`
+    case 'maxProperties': return `must have at most ${String(issue.params.limit)} keys`
+    case 'type': return `must be ${issue.params.type === 'object' ? 'an object' : issue.params.type === 'array' ? 'an array' : `a ${String(issue.params.type)}`}`
+    default: return issue.message ?? issue.keyword
+  }
+}
+
+/** `field: problem`, as every 400 says it. */
+export const describeIssue = (issue: ValidationIssue): string => `${fieldOf(issue)}: ${problemOf(issue)}`
