@@ -1,17 +1,11 @@
-import { randomFillSync } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 
-const pool = Buffer.alloc(10 * 256)
-let offset = pool.length
-
-/** A UUIDv7 (RFC 9562): time-ordered, so decision ids sort by time in logs and stores. */
+/**
+ * A UUIDv7 (RFC 9562): time-ordered, so decision ids sort by time in logs and stores. The 74
+ * random bits come from `randomUUID` (a v4 whose variant bits are already right).
+ */
 export function uuidv7 (nowMs: number = Date.now()): string {
-  if (offset + 10 > pool.length) { randomFillSync(pool); offset = 0 }
-  const b = Buffer.alloc(16)
-  b.writeUIntBE(nowMs, 0, 6)
-  pool.copy(b, 6, offset, offset + 10)
-  offset += 10
-  b[6] = (b[6]! & 0x0f) | 0x70
-  b[8] = (b[8]! & 0x3f) | 0x80
-  const h = b.toString('hex')
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+  const ts = nowMs.toString(16).padStart(12, '0').slice(-12)
+  const r = randomUUID()
+  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${r.slice(15, 18)}-${r.slice(19)}`
 }

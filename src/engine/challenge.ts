@@ -8,8 +8,22 @@ import type { Assurance } from './model.js'
 export const GENERIC_STEP_UP = 'Additional authentication is required.'
 export const GENERIC_UNMET = 'The authentication this action requires cannot be met with the enrolled factors.'
 
+// Messages come from policies, so there are few of them: remember each one's description.
+const descriptions = new Map<string, string>()
+
 /** Printable ASCII, no `"` or `\`; falls back to a generic text when too much would be lost. */
 export function safeDescription (text: string, fallback: string): string {
+  const key = `${fallback}\u0000${text}`
+  let out = descriptions.get(key)
+  if (out === undefined) {
+    out = transliterate(text, fallback)
+    if (descriptions.size >= 1000) descriptions.clear()
+    descriptions.set(key, out)
+  }
+  return out
+}
+
+function transliterate (text: string, fallback: string): string {
   const flat = text.normalize('NFKD').replace(/[\u0300-\u036f]/g, '')
   const visible = [...flat].filter(c => !/\s/.test(c))
   let kept = 0

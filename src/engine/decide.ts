@@ -221,9 +221,11 @@ function lazyVars (facts: Facts, session: Session, risk: RiskEvaluator): () => R
       claims: r.claims,
       context: r.context,
       geo,
-      session: stripUndefined({ aal: session.aal, authAge: session.authAge }),
-      signals: risk.celSignals()
+      session: stripUndefined({ aal: session.aal, authAge: session.authAge })
     }
+    // `signals` costs every default-parameter trigger: computed only if a condition reads it.
+    let signals: Record<string, unknown> | undefined
+    Object.defineProperty(vars, 'signals', { enumerable: true, get: () => (signals ??= risk.celSignals()) })
     return vars
   }
 }

@@ -96,8 +96,15 @@ export class RiskEvaluator {
     })
   }
 
+  private travelMemo: Travel | undefined | null = null
+
   /** Travel from the last allowed location, when both ends are known. */
   travel (): Travel | undefined {
+    if (this.travelMemo === null) this.travelMemo = this.computeTravel()
+    return this.travelMemo
+  }
+
+  private computeTravel (): Travel | undefined {
     if (this.facts.geo.status !== 'found') return undefined
     const last = this.snapshot()?.lastLocation
     if (!last) return undefined

@@ -67,6 +67,21 @@ function contains (ranges: Ranges, value: bigint): boolean {
   return false
 }
 
+/** Dotted IPv4 (or IPv4-mapped IPv6) to its value, without BigInt: the common case, kept fast. */
+function ipv4Value (ip: string): bigint | undefined {
+  const dotted = ip.startsWith('::ffff:') || ip.startsWith('::FFFF:') ? ip.slice(7) : ip
+  const parts = dotted.split('.')
+  if (parts.length !== 4) return undefined
+  let value = 0
+  for (const part of parts) {
+    if (!/^(0|[1-9]\d{0,2})$/.test(part)) return undefined
+    const n = Number(part)
+    if (n > 255) return undefined
+    value = value * 256 + n
+  }
+  return BigInt(value)
+}
+
 export function compileIpLists (sources: ListSource[], problems: PolicyProblem[]): IpListMatcher {
   const lists: Array<{ name: string, v4: Ranges, v6: Ranges }> = []
   for (const source of sources) {
@@ -91,6 +106,9 @@ export function compileIpLists (sources: ListSource[], problems: PolicyProblem[]
   return {
     names: lists.map(l => l.name),
     lookup: (ip) => {
+      if (lists.length === 0) return []
+      const v4 = ipv4Value(ip)
+      if (v4 !== undefined) return lists.filter(l => contains(l.v4, v4)).map(l => l.name)
       const addr = parseAddress(ip)
       if (!addr) return []
       return lists.filter(l => contains(addr.v6 ? l.v6 : l.v4, addr.value)).map(l => l.name)
