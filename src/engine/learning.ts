@@ -13,11 +13,20 @@ interface User { aal: Aal, maxAge: number }
 interface WindowUser extends User { days: number }
 interface TravelUser extends User { maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number }
 
+/**
+ * The policies that use a windowed signal (device, country, resource), compressed: sorted by
+ * `days`, with the strictest requirement of every prefix. A fact last seen `age` ago is new for
+ * exactly the policies whose `days` is shorter than `age` — a prefix — so the requirement it
+ * must meet is one bisection away, whatever the number of policies.
+ */
+export interface WindowTable { days: number[], strictest: User[] }
+
 export interface LearningRules {
-  device: WindowUser[]
-  country: WindowUser[]
+  device: WindowTable
+  country: WindowTable
+  /** One entry per distinct set of travel parameters, with its strictest requirement. */
   location: TravelUser[]
-  resources: Map<string, WindowUser[]>
+  resources: Map<string, WindowTable>
 }
 
 export interface Learning {
@@ -35,6 +44,7 @@ export interface HistoryUpdate {
 }
 
 const REFRESH_AFTER = 3600
+const EMPTY_TABLE: WindowTable = { days: [], strictest: [] }
 const DAY = 86400
 
 type SignalUse = { device?: number, country?: number, travel?: Omit<TravelUser, keyof User>, resource?: { name: string, days: number } }
@@ -61,36 +71,91 @@ function usesOf (trigger: Trigger): SignalUse[] {
   }
 }
 
-export function buildLearning (policies: readonly Policy[], _assurance: Assurance): Learning {
-  const relevant = policies.filter(p => p.mode === 'enforce' && p.effect === 'step_up')
-  const build = (tenant: string | undefined): LearningRules => {
-    const rules: LearningRules = { device: [], country: [], location: [], resources: new Map() }
-    for (const p of relevant) {
-      if (p.scope.tenant !== undefined && p.scope.tenant !== tenant) continue
-      const req = { aal: p.require.aal, maxAge: p.require.maxAge }
-      for (const use of p.triggers.flatMap(usesOf)) {
-        if (use.device !== undefined) rules.device.push({ ...req, days: use.device })
-        if (use.country !== undefined) rules.country.push({ ...req, days: use.country })
-        if (use.travel !== undefined) rules.location.push({ ...req, ...use.travel })
-        if (use.resource !== undefined) {
-          const list = rules.resources.get(use.resource.name) ?? []
-          list.push({ ...req, days: use.resource.days })
-          rules.resources.set(use.resource.name, list)
-        }
+const stricter = (a: User, b: User): User => ({ aal: a.aal >= b.aal ? a.aal : b.aal, maxAge: Math.min(a.maxAge, b.maxAge) })
+
+function windowTable (users: WindowUser[]): WindowTable {
+  const sorted = [...users].sort((a, b) => a.days - b.days)
+  const table: WindowTable = { days: [], strictest: [] }
+  let acc: User | undefined
+  for (const u of sorted) {
+    acc = acc === undefined ? { aal: u.aal, maxAge: u.maxAge } : stricter(acc, u)
+    table.days.push(u.days)
+    table.strictest.push(acc)
+  }
+  return table
+}
+
+function travelTable (users: TravelUser[]): TravelUser[] {
+  const byParams = new Map<string, TravelUser>()
+  for (const u of users) {
+    const key = `${u.maxSpeedKmh}:${u.minDistanceKm}:${u.maxAccuracyKm}`
+    const seen = byParams.get(key)
+    byParams.set(key, seen === undefined ? { ...u } : { ...seen, ...stricter(seen, u) })
+  }
+  return [...byParams.values()]
+}
+
+function buildRules (policies: readonly Policy[]): LearningRules {
+  const device: WindowUser[] = []
+  const country: WindowUser[] = []
+  const location: TravelUser[] = []
+  const resources = new Map<string, WindowUser[]>()
+  for (const p of policies) {
+    const req = { aal: p.require.aal, maxAge: p.require.maxAge }
+    for (const use of p.triggers.flatMap(usesOf)) {
+      if (use.device !== undefined) device.push({ ...req, days: use.device })
+      if (use.country !== undefined) country.push({ ...req, days: use.country })
+      if (use.travel !== undefined) location.push({ ...req, ...use.travel })
+      if (use.resource !== undefined) {
+        const list = resources.get(use.resource.name) ?? []
+        list.push({ ...req, days: use.resource.days })
+        resources.set(use.resource.name, list)
       }
     }
-    return rules
   }
-  const named = new Set(relevant.map(p => p.scope.tenant).filter((t): t is string => t !== undefined))
-  const tables = new Map([...named].map(t => [t, build(t)]))
-  const shared = build(undefined)
+  return {
+    device: windowTable(device),
+    country: windowTable(country),
+    location: travelTable(location),
+    resources: new Map([...resources].map(([name, users]) => [name, windowTable(users)]))
+  }
+}
+
+export function buildLearning (policies: readonly Policy[], _assurance: Assurance): Learning {
+  const relevant = policies.filter(p => p.mode === 'enforce' && p.effect === 'step_up')
+  // A tenant's policies are the global ones (and application-scoped ones, which can apply to
+  // any tenant) plus its own.
+  const shared = relevant.filter(p => p.scope.tenant === undefined)
+  const byTenant = new Map<string, Policy[]>()
+  for (const p of relevant) {
+    if (p.scope.tenant === undefined) continue
+    const list = byTenant.get(p.scope.tenant) ?? []
+    list.push(p)
+    byTenant.set(p.scope.tenant, list)
+  }
+  const tables = new Map([...byTenant].map(([t, own]) => [t, buildRules([...shared, ...own])]))
+  const sharedRules = buildRules(shared)
   const windows = relevant.flatMap(p => p.triggers.flatMap(usesOf))
     .flatMap(u => [u.device, u.country, u.resource?.days, u.travel ? DEFAULTS.newDevice.days : undefined])
     .filter((n): n is number => n !== undefined)
   return {
-    forTenant: (tenant) => (tenant !== undefined ? tables.get(tenant) : undefined) ?? shared,
-    retentionDays: Math.min(400, Math.max(30, ...windows))
+    forTenant: (tenant) => (tenant !== undefined ? tables.get(tenant) : undefined) ?? sharedRules,
+    retentionDays: Math.min(400, windows.reduce((a, b) => Math.max(a, b), 30))
   }
+}
+
+/** How many policies of `table` the fact is new for (a prefix, by bisection). */
+function newForCount (table: WindowTable, lastSeen: number | undefined, now: number): number {
+  if (lastSeen === undefined) return table.days.length
+  const ageDays = (now - lastSeen) / DAY
+  let lo = 0
+  let hi = table.days.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (table.days[mid]! < ageDays) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
 
 /** Does the session meet the floor and every requirement in `users` (strictest wins)? */
@@ -121,10 +186,12 @@ export function learnFrom (
   assurance: Assurance, now: number
 ): HistoryUpdate {
   const update: HistoryUpdate = {}
-  const learnWindowed = (lastSeen: number | undefined, users: WindowUser[], defaultDays: number): boolean => {
-    const newFor = users.filter(u => stale(lastSeen, u.days, now))
-    const isNew = users.length > 0 ? newFor.length > 0 : stale(lastSeen, defaultDays, now)
-    if (isNew) return strongEnough(session, newFor, assurance)
+  const learnWindowed = (lastSeen: number | undefined, table: WindowTable, defaultDays: number): boolean => {
+    if (table.days.length === 0) {
+      return stale(lastSeen, defaultDays, now) ? strongEnough(session, [], assurance) : needsRefresh(lastSeen, now)
+    }
+    const count = newForCount(table, lastSeen, now)
+    if (count > 0) return strongEnough(session, [table.strictest[count - 1]!], assurance)
     return needsRefresh(lastSeen, now)
   }
 
@@ -133,7 +200,7 @@ export function learnFrom (
     update.deviceId = deviceId
   }
   const resource = facts.request.resource
-  if (resource !== undefined && learnWindowed(snapshot.resourceLastSeen, rules.resources.get(resource) ?? [], DEFAULTS.firstAccess.days)) {
+  if (resource !== undefined && learnWindowed(snapshot.resourceLastSeen, rules.resources.get(resource) ?? EMPTY_TABLE, DEFAULTS.firstAccess.days)) {
     update.resource = resource
   }
   if (facts.geo.status === 'found') {

@@ -35,7 +35,7 @@ const scopeKey = (tenant: string | undefined, application: string | undefined): 
   tenant === undefined ? (application === undefined ? 'g' : `a\u0000${application}`)
     : application === undefined ? `t\u0000${tenant}` : `ta\u0000${tenant}\u0000${application}`
 
-const PLAN_CACHE_LIMIT = 10_000
+const PLAN_CACHE_LIMIT = 50_000
 
 export function buildPolicySet (policies: Policy[], assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
   const byScope = new Map<string, ActionIndex<Policy>>()

@@ -218,13 +218,16 @@ function checkAlwaysOverridden (policies: readonly Policy[], warn: Warn): void {
 /** (c) Two step-up policies that can apply to one request whose merged requirement no factor class meets. */
 function checkConflictingRequirements (policies: readonly Policy[], assurance: Assurance, warn: Warn): void {
   const stepUps = policies.filter(p => p.mode === 'enforce' && p.effect === 'step_up')
+  // A conflict needs at least one side to restrict factors: a policy without a factor list is
+  // only compared with the (usually few) policies that have one, so the cost is not n².
+  const restricted = stepUps.map((p, i) => ({ p, i })).filter(x => x.p.require.factors !== null)
   for (let j = 0; j < stepUps.length; j++) {
     const q = stepUps[j]!
     // One warning per policy: the first earlier policy it conflicts with, then the others by id.
     let first: string | undefined
     const others: string[] = []
-    for (let i = 0; i < j; i++) {
-      const p = stepUps[i]!
+    const earlier = q.require.factors === null ? restricted.filter(x => x.i < j).map(x => x.p) : stepUps.slice(0, j)
+    for (const p of earlier) {
       if (p.overrides === q.id || q.overrides === p.id) continue // never both apply where the override holds
       if (p.require.factors === null && q.require.factors === null) continue // every class that reaches the AAL: reachable
       if (!scopesOverlap(p.scope, q.scope)) continue
