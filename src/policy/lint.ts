@@ -226,8 +226,11 @@ function checkConflictingRequirements (policies: readonly Policy[], assurance: A
     // One warning per policy: the first earlier policy it conflicts with, then the others by id.
     let first: string | undefined
     const others: string[] = []
-    const earlier = q.require.factors === null ? restricted.filter(x => x.i < j).map(x => x.p) : stepUps.slice(0, j)
-    for (const p of earlier) {
+    const unrestricted = q.require.factors === null
+    const count = unrestricted ? restricted.length : j
+    for (let k = 0; k < count; k++) {
+      if (unrestricted && restricted[k]!.i >= j) break
+      const p = unrestricted ? restricted[k]!.p : stepUps[k]!
       if (p.overrides === q.id || q.overrides === p.id) continue // never both apply where the override holds
       if (p.require.factors === null && q.require.factors === null) continue // every class that reaches the AAL: reachable
       if (!scopesOverlap(p.scope, q.scope)) continue

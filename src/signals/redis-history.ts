@@ -117,11 +117,14 @@ function connect (options: Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'c
     commandTimeout: options.commandTimeoutMs,
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
     maxRetriesPerRequest: 0,
-    enableReadyCheck: true
+    enableReadyCheck: true,
+    // Concurrent decisions' commands share one write to the socket.
+    enableAutoPipelining: true
   } satisfies RedisOptions
   if (options.clusterNodes !== undefined && options.clusterNodes.length > 0) {
     const clusterOptions: ClusterOptions = {
       enableOfflineQueue: false,
+      enableAutoPipelining: true,
       clusterRetryStrategy: backoff,
       clusterNodeRetryStrategy: backoff,
       retryDelayOnFailover: Math.min(100, options.commandTimeoutMs),

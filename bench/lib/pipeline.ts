@@ -1,0 +1,140 @@
+/**
+ * The /decide pipeline without HTTP, stage by stage, for the microbenchmarks and the profile:
+ * ajv-compiled request schema (Fastify's options) -> normalizeDecideBody -> the decision
+ * service wired as buildApp wires it (metrics, memory audit, pino at info) -> the route's
+ * response shape -> fast-json-stringify of the decision schema (what Fastify serializes with).
+ */
+import { isIP } from 'node:net'
+import { Ajv, type ValidateFunction } from 'ajv'
+import addFormats from 'ajv-formats'
+import fastJson from 'fast-json-stringify'
+import { pino, type Logger } from 'pino'
+import { createMemoryAuditLog, type AuditLog } from '../../src/audit/audit-log.js'
+import type { CompiledPolicySet } from '../../src/engine/policy-set.js'
+import { decideRequestSchema, decisionSchema } from '../../src/http/schemas.js'
+import { normalizeDecideBody, type DecideBody } from '../../src/http/normalize.js'
+import { createMetrics } from '../../src/metrics.js'
+import { PolicyHolder } from '../../src/policy/load.js'
+import { createDecisionService, type DecisionRecord, type DecisionService } from '../../src/service.js'
+import type { GeoLookup } from '../../src/signals/geo.js'
+import type { HistoryStore } from '../../src/signals/history.js'
+
+/** The validator Fastify builds for the route: @fastify/ajv-compiler defaults + buildApp's customOptions + plugins. */
+export function requestValidator (): ValidateFunction {
+  const ajv = new Ajv({
+    coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, addUsedSchema: false
+  })
+  ajv.addFormat('ip', (s: string) => isIP(s) !== 0)
+  // ajv-formats is CommonJS: module.exports is the plugin (what @fastify/ajv-compiler calls).
+  const formats = addFormats as unknown as { default?: (a: Ajv) => Ajv } & ((a: Ajv) => Ajv)
+  ;(formats.default ?? formats)(ajv)
+  return ajv.compile(decideRequestSchema)
+}
+
+export const responseSerializer = (): ((doc: unknown) => string) => fastJson(decisionSchema as never) as (doc: unknown) => string
+
+/** As src/server.ts: pino at info onto a buffered sonic-boom destination (here /dev/null). */
+export const devNullLogger = (): Logger =>
+  pino({ level: 'info', base: { service: 'stepup-pdp' } }, pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }))
+
+/** As src/app.ts auditDecision (not exported there). */
+function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: DecisionRecord): void {
+  const ref = { ...(request.tenant !== undefined ? { tenant: request.tenant } : {}), subject: request.subjectId, action: request.action }
+  audit.append({ at: new Date(at).toISOString(), event: decision.event, decisionId, ...ref, decision: decision.decision, policies: decision.policies })
+  if (decision.decision === 'step_up') audit.rememberStepUp(decisionId, ref)
+}
+
+export interface Pipeline {
+  service: DecisionService
+  validate: ValidateFunction
+  serialize: (doc: unknown) => string
+  /** One request end to end, as the route handles it (minus Fastify and the socket). */
+  handle: (body: DecideBody) => Promise<string>
+}
+
+export function buildPipeline (set: CompiledPolicySet, geo: GeoLookup, history: HistoryStore, logger: Logger = devNullLogger()): Pipeline {
+  const policies = new PolicyHolder(set)
+  const metrics = createMetrics()
+  const audit = createMemoryAuditLog({ maxEntries: 10_000 })
+  const service = createDecisionService({
+    policies,
+    geo,
+    history,
+    logger,
+    now: Date.now,
+    onStoreError: metrics.storeError,
+    onDecision: (record) => { metrics.recordDecision(record); auditDecision(audit, record) }
+  })
+  const validate = requestValidator()
+  const serialize = responseSerializer()
+  return {
+    service,
+    validate,
+    serialize,
+    handle: async (body) => {
+      if (!validate(body)) throw new Error(`invalid body: ${JSON.stringify(validate.errors)}`)
+      const { decisionId, decision } = await service.decide(normalizeDecideBody(body, policies.current.assurance))
+      return serialize({
+        decision: decision.decision,
+        decisionId,
+        required: decision.required,
+        challenge: decision.challenge,
+        enroll: decision.enroll,
+        message: decision.message,
+        reasons: decision.reasons,
+        session: decision.session,
+        reportOnly: decision.reportOnly
+      })
+    }
+  }
+}
+
+/**
+ * Calls `fn` over `inputs` (cycling) for about `ms` after a warm-up; returns µs per call.
+ * Async functions are awaited one at a time (a latency, not a throughput).
+ */
+export async function timeIt<T> (inputs: readonly T[], ms: number, fn: (x: T) => unknown): Promise<{ usPerCall: number, calls: number }> {
+  let sink = 0
+  const run = async (budgetMs: number): Promise<{ calls: number, elapsed: number }> => {
+    const start = performance.now()
+    let calls = 0
+    let i = 0
+    while (true) {
+      for (let k = 0; k < 256; k++) {
+        const r = fn(inputs[i]!)
+        if (r instanceof Promise) await r
+        else if (r) sink++
+        i = i + 1 === inputs.length ? 0 : i + 1
+      }
+      calls += 256
+      const elapsed = performance.now() - start
+      if (elapsed >= budgetMs) return { calls, elapsed }
+    }
+  }
+  await run(Math.max(50, ms / 4))
+  const { calls, elapsed } = await run(ms)
+  if (sink < 0) console.log(sink)
+  return { usPerCall: (elapsed * 1000) / calls, calls }
+}
+
+/** `concurrency` calls in flight at once: µs per call amortised (a throughput). */
+export async function timeConcurrent<T> (inputs: readonly T[], ms: number, concurrency: number, fn: (x: T) => Promise<unknown>): Promise<{ usPerCall: number, calls: number }> {
+  const run = async (budgetMs: number): Promise<{ calls: number, elapsed: number }> => {
+    const start = performance.now()
+    let calls = 0
+    let i = 0
+    const worker = async (): Promise<void> => {
+      while (performance.now() - start < budgetMs) {
+        const x = inputs[i]!
+        i = i + 1 === inputs.length ? 0 : i + 1
+        await fn(x)
+        calls++
+      }
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+    return { calls, elapsed: performance.now() - start }
+  }
+  await run(Math.max(50, ms / 4))
+  const { calls, elapsed } = await run(ms)
+  return { usPerCall: (elapsed * 1000) / calls, calls }
+}
