@@ -4,6 +4,7 @@
  * service wired as buildApp wires it (metrics, memory audit, pino at info) -> the route's
  * response shape -> fast-json-stringify of the decision schema (what Fastify serializes with).
  */
+import { toDecideResponse } from '../../src/http/decide-route.js'
 import { isIP } from 'node:net'
 import { Ajv, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
@@ -74,17 +75,7 @@ export function buildPipeline (set: CompiledPolicySet, geo: GeoLookup, history: 
     handle: async (body) => {
       if (!validate(body)) throw new Error(`invalid body: ${JSON.stringify(validate.errors)}`)
       const { decisionId, decision } = await service.decide(normalizeDecideBody(body, policies.current.assurance))
-      return serialize({
-        decision: decision.decision,
-        decisionId,
-        required: decision.required,
-        challenge: decision.challenge,
-        enroll: decision.enroll,
-        message: decision.message,
-        reasons: decision.reasons,
-        session: decision.session,
-        reportOnly: decision.reportOnly
-      })
+      return serialize(toDecideResponse(decisionId, decision))
     }
   }
 }
