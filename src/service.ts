@@ -35,9 +35,10 @@ export interface DecisionService {
   decide: (request: DecisionRequest) => Promise<{ decisionId: string, decision: Decision }>
 }
 
+/** A fixed phrase for callers; the raw error goes to the log only (it may name internals). */
 const describe = (err: unknown): string => {
   const message = (err as Error)?.message ?? String(err)
-  return /timed? ?out/i.test(message) ? 'timed out' : message.split('\n')[0]!.slice(0, 120)
+  return /timed? ?out/i.test(message) ? 'timed out' : 'unavailable'
 }
 
 export function createDecisionService (deps: DecisionServiceDeps): DecisionService {
@@ -45,7 +46,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
 
   const storeError = (operation: string, err: unknown): void => {
     deps.onStoreError?.(operation, err as Error)
-    logger.warn({ operation, err: describe(err) }, 'history store error: failing closed')
+    logger.warn({ operation, err: String((err as Error)?.message ?? err).split('\n')[0] }, 'history store error: failing closed')
   }
 
   return {

@@ -26,6 +26,12 @@ export interface LearningRules {
   country: WindowTable
   /** One entry per distinct set of travel parameters, with its strictest requirement. */
   location: TravelUser[]
+  /**
+   * The strictest requirement among policies reading `signals.hasHistory`: a subject with no
+   * history learns nothing at all (not even a first location) from a weaker session, or the
+   * first write would switch such a policy off.
+   */
+  firstFact: User | undefined
   resources: Map<string, WindowTable>
 }
 
@@ -47,7 +53,7 @@ const REFRESH_AFTER = 3600
 const EMPTY_TABLE: WindowTable = { days: [], strictest: [] }
 const DAY = 86400
 
-type SignalUse = { device?: number, country?: number, travel?: Omit<TravelUser, keyof User>, resource?: { name: string, days: number } }
+type SignalUse = { hasHistory?: boolean, device?: number, country?: number, travel?: Omit<TravelUser, keyof User>, resource?: { name: string, days: number } }
 
 function usesOf (trigger: Trigger): SignalUse[] {
   const d = DEFAULTS
@@ -62,6 +68,7 @@ function usesOf (trigger: Trigger): SignalUse[] {
       const sig = readsSignal(trigger.program.reads)
       if (sig('riskScore')) return [all]
       const use: SignalUse = {}
+      if (sig('hasHistory')) use.hasHistory = true
       if (sig('newDevice') || sig('hasHistory')) use.device = d.newDevice.days
       if (sig('newCountry') || sig('hasHistory')) use.country = d.newCountry.days
       if (sig('impossibleTravel') || sig('travel')) use.travel = d.impossibleTravel
@@ -100,9 +107,11 @@ function buildRules (policies: readonly Policy[]): LearningRules {
   const country: WindowUser[] = []
   const location: TravelUser[] = []
   const resources = new Map<string, WindowUser[]>()
+  let firstFact: User | undefined
   for (const p of policies) {
     const req = { aal: p.require.aal, maxAge: p.require.maxAge }
     for (const use of p.triggers.flatMap(usesOf)) {
+      if (use.hasHistory === true) firstFact = firstFact === undefined ? req : stricter(firstFact, req)
       if (use.device !== undefined) device.push({ ...req, days: use.device })
       if (use.country !== undefined) country.push({ ...req, days: use.country })
       if (use.travel !== undefined) location.push({ ...req, ...use.travel })
@@ -117,6 +126,7 @@ function buildRules (policies: readonly Policy[]): LearningRules {
     device: windowTable(device),
     country: windowTable(country),
     location: travelTable(location),
+    firstFact,
     resources: new Map([...resources].map(([name, users]) => [name, windowTable(users)]))
   }
 }
@@ -186,6 +196,7 @@ export function learnFrom (
   assurance: Assurance, now: number
 ): HistoryUpdate {
   const update: HistoryUpdate = {}
+  if (!snapshot.hasHistory && rules.firstFact !== undefined && !strongEnough(session, [rules.firstFact], assurance)) return update
   const learnWindowed = (lastSeen: number | undefined, table: WindowTable, defaultDays: number): boolean => {
     if (table.days.length === 0) {
       return stale(lastSeen, defaultDays, now) ? strongEnough(session, [], assurance) : needsRefresh(lastSeen, now)
