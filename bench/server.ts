@@ -13,10 +13,8 @@
  * sync: false, minLength 4096), so the decision line is paid for as in production.
  */
 import { readFileSync } from 'node:fs'
-import { isIP } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Ajv } from 'ajv'
 import { pino } from 'pino'
 import type { Redis } from 'ioredis'
 import { buildApp, BODY_LIMIT } from '../src/app.js'
@@ -25,6 +23,7 @@ import type { AuditLog } from '../src/audit/audit-log.js'
 import type { Metrics } from '../src/metrics.js'
 import { Registry } from 'prom-client'
 import { decideRequestSchema, decisionSchema } from '../src/http/schemas.js'
+import { addIpFormat } from '../src/http/validation.js'
 import type { DecideBody } from '../src/http/normalize.js'
 import { compilePolicies } from '../src/policy/compile.js'
 import { loadPolicySet, PolicyHolder } from '../src/policy/load.js'
@@ -77,7 +76,7 @@ async function bare (s: Extract<ServerSpec, { kind: 'bare' }>): Promise<FastifyI
     return503OnClosing: true,
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
-      plugins: [(ajv: Ajv): Ajv => ajv.addFormat('ip', (x: string) => isIP(x) !== 0)]
+      plugins: [addIpFormat]
     }
   })
   let i = 0

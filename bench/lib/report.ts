@@ -1,6 +1,7 @@
 /** RESULTS.md, results.svg and results.json from one run's figures. */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type { LoadResult } from './load.js'
 
 export const NAMES = {
   A: 'baseline A (bare)',
@@ -10,23 +11,8 @@ export const NAMES = {
   R0: '/decide Redis (memory audit)'
 } as const
 
-export interface Run {
-  requests: number
-  seconds: number
-  rps: number
-  p50: number
-  p90: number
-  p99: number
-  p999: number
-  max: number
-  mean: number
-  errors: number
-  timeouts: number
-  non2xx: number
-  bytesPerResponse: number
-  p99FromSend: number
-  generatorLagP99: number
-  generatorLagMax: number
+/** One run's load figures (without the raw latencies) and the server's side of it. */
+export interface Run extends Omit<LoadResult, 'latencies'> {
   /** The server process's event-loop delay during the run, p99 and max ms. */
   serverLagP99: number
   serverLagMax: number
