@@ -14,7 +14,7 @@ import { registerHealthRoutes } from './http/health-routes.js'
 import { registerAdminRoutes } from './http/admin-routes.js'
 import { registerEventsRoute } from './http/events-route.js'
 import underPressure from '@fastify/under-pressure'
-import { createMemoryAuditLog, type AuditLog } from './audit/audit-log.js'
+import { createMemoryAuditLog, type AuditLog, type AuditRecord } from './audit/audit-log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
 import { send } from './http/errors.js'
@@ -46,13 +46,16 @@ export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'>
 
 export const VERSION = '0.1.0'
 
-function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: DecisionRecord): void {
-  const ref = { ...(request.tenant !== undefined ? { tenant: request.tenant } : {}), subject: request.subjectId, action: request.action }
-  audit.append({ at: new Date(at).toISOString(), event: decision.event, decisionId, ...ref, decision: decision.decision, policies: decision.policies })
-  if (decision.decision === 'step_up') audit.rememberStepUp(decisionId, ref)
+export function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: DecisionRecord): void {
+  const record: AuditRecord = { at, event: decision.event, decisionId, subject: request.subjectId, action: request.action, decision: decision.decision, policies: decision.policies }
+  if (request.tenant !== undefined) record.tenant = request.tenant
+  audit.append(record)
+  if (decision.decision === 'step_up') {
+    audit.rememberStepUp(decisionId, request.tenant !== undefined
+      ? { tenant: request.tenant, subject: request.subjectId, action: request.action }
+      : { subject: request.subjectId, action: request.action })
+  }
 }
-
-
 
 export async function buildApp (config: AppConfig, deps: AppDeps): Promise<FastifyInstance> {
   const logger = deps.logger ?? pino({ level: 'silent' })

@@ -26,19 +26,28 @@ export function createMetrics (): Metrics {
   const reloads = new Counter({ name: 'stepup_policy_reloads_total', help: 'Policy reloads by result.', labelNames: ['result'], registers: [registry] })
   const loaded = new Gauge({ name: 'stepup_policies_loaded', help: 'Policies in the set that serves.', registers: [registry] })
 
+  // Labelled children are looked up once per label set: prom-client hashes the labels on every inc().
+  type Child = { inc: () => void }
+  const children = new Map<string, Child>()
+  const child = (key: string, make: () => Child): Child => {
+    let c = children.get(key)
+    if (c === undefined) { c = make(); children.set(key, c) }
+    return c
+  }
+
   return {
     registry,
     recordDecision ({ decision, durationMs }) {
-      decisions.inc({ decision: decision.decision, event: decision.event })
+      child(`d\u0000${decision.decision}\u0000${decision.event}`, () => decisions.labels(decision.decision, decision.event)).inc()
       latency.observe(durationMs / 1000)
-      const seen = new Set<string>()
+      // Reasons come grouped by policy (one per fired trigger, one outcome per policy): count each policy once.
+      let previous: string | undefined
       for (const r of decision.reasons) {
-        const key = `${r.policy}\u0000${r.outcome}`
-        if (seen.has(key)) continue
-        seen.add(key)
-        hits.inc({ policy: r.policy, outcome: r.outcome })
+        if (r.policy === previous) continue
+        previous = r.policy
+        child(`h\u0000${r.policy}\u0000${r.outcome}`, () => hits.labels(r.policy, r.outcome)).inc()
       }
-      for (const r of decision.reportOnly) reportOnly.inc({ policy: r.policy, decision: r.decision })
+      for (const r of decision.reportOnly) child(`r\u0000${r.policy}\u0000${r.decision}`, () => reportOnly.labels(r.policy, r.decision)).inc()
     },
     storeError (operation, error) {
       storeErrors.inc({ operation, kind: /timed? ?out/i.test(error.message) ? 'timeout' : 'error' })

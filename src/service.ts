@@ -112,7 +112,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
 
       const decisionId = uuidv7(nowMs)
       const durationMs = performance.now() - started
-      logger.info({
+      const line: Record<string, unknown> = {
         decisionId,
         event: decision.event,
         decision: decision.decision,
@@ -120,12 +120,13 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
         subject: request.subjectId,
         action: request.action,
         application: request.application,
-        policies: decision.policies,
-        ...(decision.reportOnly.length > 0 ? { reportOnly: decision.reportOnly.map(r => r.policy) } : {}),
-        ...(decision.required ? { required: { aal: decision.required.aal, maxAge: decision.required.maxAge } } : {}),
-        ...(request.deviceId !== undefined ? { device: request.deviceId } : {}),
-        durationMs: Math.round(durationMs * 1000) / 1000
-      }, 'decision')
+        policies: decision.policies
+      }
+      if (decision.reportOnly.length > 0) line.reportOnly = decision.reportOnly.map(r => r.policy)
+      if (decision.required) line.required = { aal: decision.required.aal, maxAge: decision.required.maxAge }
+      if (request.deviceId !== undefined) line.device = request.deviceId
+      line.durationMs = Math.round(durationMs * 1000) / 1000
+      logger.info(line, 'decision')
       deps.onDecision?.({ decisionId, request, decision, durationMs, at: nowMs })
       return { decisionId, decision }
     }

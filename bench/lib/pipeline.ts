@@ -10,13 +10,14 @@ import { Ajv, type ValidateFunction } from 'ajv'
 import addFormats from 'ajv-formats'
 import fastJson from 'fast-json-stringify'
 import { pino, type Logger } from 'pino'
-import { createMemoryAuditLog, type AuditLog } from '../../src/audit/audit-log.js'
+import { createMemoryAuditLog } from '../../src/audit/audit-log.js'
+import { auditDecision } from '../../src/app.js'
 import type { CompiledPolicySet } from '../../src/engine/policy-set.js'
 import { decideRequestSchema, decisionSchema } from '../../src/http/schemas.js'
 import { normalizeDecideBody, type DecideBody } from '../../src/http/normalize.js'
 import { createMetrics } from '../../src/metrics.js'
 import { PolicyHolder } from '../../src/policy/load.js'
-import { createDecisionService, type DecisionRecord, type DecisionService } from '../../src/service.js'
+import { createDecisionService, type DecisionService } from '../../src/service.js'
 import type { GeoLookup } from '../../src/signals/geo.js'
 import type { HistoryStore } from '../../src/signals/history.js'
 
@@ -37,13 +38,6 @@ export const responseSerializer = (): ((doc: unknown) => string) => fastJson(dec
 /** As src/server.ts: pino at info onto a buffered sonic-boom destination (here /dev/null). */
 export const devNullLogger = (): Logger =>
   pino({ level: 'info', base: { service: 'stepup-pdp' } }, pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }))
-
-/** As src/app.ts auditDecision (not exported there). */
-function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: DecisionRecord): void {
-  const ref = { ...(request.tenant !== undefined ? { tenant: request.tenant } : {}), subject: request.subjectId, action: request.action }
-  audit.append({ at: new Date(at).toISOString(), event: decision.event, decisionId, ...ref, decision: decision.decision, policies: decision.policies })
-  if (decision.decision === 'step_up') audit.rememberStepUp(decisionId, ref)
-}
 
 export interface Pipeline {
   service: DecisionService

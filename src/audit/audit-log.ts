@@ -9,8 +9,9 @@ export type AuditEventName =
   | 'auth.step_up_initiated' | 'auth.step_up_skipped' | 'auth.access_denied' | 'auth.allowed'
   | 'auth.step_up_completed' | 'auth.step_up_failed'
 
-export interface AuditEntry {
-  at: string
+/** What is stored: `at` in milliseconds since the epoch (formatted only when read back). */
+export interface AuditRecord {
+  at: number
   event: AuditEventName
   decisionId: string
   tenant?: string
@@ -20,6 +21,11 @@ export interface AuditEntry {
   policies?: string[]
   detail?: string
 }
+
+/** What `GET /audit` answers: a record with `at` as an ISO 8601 time. */
+export type AuditEntry = Omit<AuditRecord, 'at'> & { at: string }
+
+export const toEntry = (r: AuditRecord): AuditEntry => ({ ...r, at: new Date(r.at).toISOString() })
 
 export interface AuditFilter {
   event?: string
@@ -36,7 +42,7 @@ export interface StepUpRef { tenant?: string, subject: string, action: string }
 
 export interface AuditLog {
   readonly kind: 'memory' | 'redis'
-  append: (entry: AuditEntry) => void
+  append: (record: AuditRecord) => void
   /** Remembers a step-up decision so its outcome can be reported later. */
   rememberStepUp: (decisionId: string, ref: StepUpRef) => void
   findStepUp: (decisionId: string) => Promise<StepUpRef | undefined>
@@ -47,8 +53,8 @@ export interface AuditLog {
   close: () => Promise<void>
 }
 
-export const matches = (e: AuditEntry, f: AuditFilter): boolean => {
-  const t = Date.parse(e.at)
+export const matches = (e: AuditRecord, f: AuditFilter): boolean => {
+  const t = e.at
   return (f.event === undefined || e.event === f.event) &&
     (f.subject === undefined || e.subject === f.subject) &&
     (f.action === undefined || e.action === f.action) &&
@@ -71,15 +77,15 @@ export class BoundedMap<K, V> {
 }
 
 export function createMemoryAuditLog (options: { maxEntries: number }): AuditLog {
-  const ring: AuditEntry[] = []
+  const ring: AuditRecord[] = []
   let start = 0
   const stepUps = new BoundedMap<string, StepUpRef>(options.maxEntries)
   const claimed = new BoundedMap<string, true>(options.maxEntries)
   return {
     kind: 'memory',
-    append (entry) {
-      if (ring.length < options.maxEntries) ring.push(entry)
-      else { ring[start] = entry; start = (start + 1) % options.maxEntries }
+    append (record) {
+      if (ring.length < options.maxEntries) ring.push(record)
+      else { ring[start] = record; start = (start + 1) % options.maxEntries }
     },
     rememberStepUp (id, ref) { stepUps.set(id, ref) },
     async findStepUp (id) { return stepUps.get(id) },
@@ -93,7 +99,7 @@ export function createMemoryAuditLog (options: { maxEntries: number }): AuditLog
       // Newest first.
       for (let i = ring.length - 1; i >= 0 && out.length < filter.limit; i--) {
         const e = ring[(start + i) % ring.length]!
-        if (matches(e, filter)) out.push(e)
+        if (matches(e, filter)) out.push(toEntry(e))
       }
       return out
     },

@@ -79,14 +79,11 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
       else if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
     }
     for (const t of fired.triggers) {
-      reasons.push({
-        policy: policy.id,
-        trigger: t.kind,
-        outcome,
-        ...(t.result.detail !== undefined ? { detail: t.result.detail } : {}),
-        ...(t.result.figures !== undefined ? { figures: t.result.figures } : {}),
-        ...(unmet && unmet.length > 0 ? { unmet } : {})
-      })
+      const reason: Reason = { policy: policy.id, trigger: t.kind, outcome }
+      if (t.result.detail !== undefined) reason.detail = t.result.detail
+      if (t.result.figures !== undefined) reason.figures = t.result.figures
+      if (unmet !== undefined && unmet.length > 0) reason.unmet = unmet
+      reasons.push(reason)
     }
   }
 
@@ -98,28 +95,27 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     reportOnly.push({ policy: policy.id, decision: would, trigger: fired.triggers[0]!.kind })
   }
 
-  const base = {
+  const factors: string[] = []
+  for (const f of assurance.factors) if (session.factors.has(f.name)) factors.push(f.name)
+  const decision: Decision = {
+    decision: 'allow',
+    event: firedIds.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
     reasons,
     reportOnly,
     policies: firedIds,
-    session: {
-      aal: session.aal,
-      ...(session.authAge !== undefined ? { authAge: session.authAge } : {}),
-      factors: assurance.factors.filter(f => session.factors.has(f.name)).map(f => f.name)
-    }
+    session: session.authAge !== undefined ? { aal: session.aal, authAge: session.authAge, factors } : { aal: session.aal, factors }
   }
 
   if (denies.length > 0) {
-    return { ...base, decision: 'deny', event: 'auth.access_denied', message: denies.find(p => p.message)?.message ?? GENERIC_DENY, challenge: { status: 403 } }
+    decision.decision = 'deny'
+    decision.event = 'auth.access_denied'
+    decision.message = denies.find(p => p.message)?.message ?? GENERIC_DENY
+    decision.challenge = { status: 403 }
+    return decision
   }
-  if (unsatisfied.length > 0) return { ...base, ...stepUp(unsatisfied, facts, assurance) }
+  if (unsatisfied.length > 0) return Object.assign(decision, stepUp(unsatisfied, facts, assurance))
 
-  const decision: Decision = {
-    ...base,
-    decision: 'allow',
-    event: firedIds.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
-    ...(consumes ? { consumes } : {})
-  }
+  if (consumes) decision.consumes = consumes
   if (facts.history.status === 'found') {
     decision.learn = learnFrom(facts, facts.history.snapshot, set.learning.forTenant(facts.request.tenant), session, risk, assurance, now)
   }

@@ -35,7 +35,8 @@ const placeFigures = (l: Location): Record<string, unknown> => ({
 const elapsedText = (s: number): string =>
   s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 2 * DAY ? `${Math.round(s / 3600)} h` : `${Math.round(s / DAY)} days`
 
-const km = (n: number): string => Math.round(n).toLocaleString('en-US')
+/** 10849 -> "10,849" (what toLocaleString('en-US') gives, without the Intl machinery). */
+const km = (n: number): string => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 
 const isStale = (lastSeen: number | undefined, days: number, now: number): boolean =>
   lastSeen === undefined || now - lastSeen > days * DAY

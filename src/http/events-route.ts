@@ -36,7 +36,7 @@ export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditL
     if (!ref) throw new ApiError('not_found', 'decisionId: no step-up decision with this id was issued in the last 24 hours')
     if (!(await deps.audit.claimOutcome(decisionId))) throw new ApiError('conflict', 'decisionId: the outcome of this step-up was already recorded')
     deps.audit.append({
-      at: new Date(deps.now()).toISOString(),
+      at: deps.now(),
       event,
       decisionId,
       ...(ref.tenant !== undefined ? { tenant: ref.tenant } : {}),

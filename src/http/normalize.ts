@@ -2,8 +2,8 @@
  * Turns a schema-valid `/decide` body into the engine's request: resolves the subject,
  * checks what a schema cannot say, and hashes the device fingerprint.
  */
-import { createHash } from 'node:crypto'
 import { badRequest } from '../errors.js'
+import { sha256 } from '../ids.js'
 import type { Assurance, DecisionRequest } from '../engine/model.js'
 
 export interface DecideBody {
@@ -36,7 +36,7 @@ function depthOf (value: unknown): number {
  * subject, so one user's ids cannot be looked up in a table built for everyone.
  */
 export const hashDevice = (fingerprint: string, tenant: string | undefined, subject: string): string =>
-  createHash('sha256').update(`${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}\u0000${fingerprint}`).digest('base64url').slice(0, 22)
+  sha256(`${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}\u0000${fingerprint}`, 'base64url').slice(0, 22)
 
 export function normalizeDecideBody (body: DecideBody, assurance: Assurance): DecisionRequest {
   const claims = body.claims ?? {}

@@ -34,15 +34,15 @@ async function readDatabase (path: string): Promise<Reader<CityResponse>> {
   if (buffer[0] === 0x1f && buffer[1] === 0x8b) buffer = await gunzipAsync(buffer)
   // Decoded records are cached by offset: many addresses share one city record, and a
   // full decode (names in every language) costs tens of microseconds.
-  const reader = new Reader<CityResponse>(buffer, { cache: boundedCache(20_000) } as ConstructorParameters<typeof Reader>[1])
+  const reader = new Reader<CityResponse>(buffer, { cache: boundedCache<number>(20_000) } as ConstructorParameters<typeof Reader>[1])
   if (!/City/i.test(reader.metadata.databaseType)) {
     throw new Error(`${path} is a ${reader.metadata.databaseType} database; a City database is needed`)
   }
   return reader
 }
 
-function boundedCache (max: number): { get: (k: number) => unknown, set: (k: number, v: unknown) => void } {
-  const map = new Map<number, unknown>()
+function boundedCache<K> (max: number): { get: (k: K) => unknown, set: (k: K, v: unknown) => void } {
+  const map = new Map<K, unknown>()
   return {
     get: (k) => map.get(k),
     set: (k, v) => { if (map.size >= max) map.clear(); map.set(k, v) }
@@ -79,6 +79,23 @@ export function readerLookup (reader: Reader<CityResponse>, ip: string): GeoFact
 }
 
 /**
+ * Answers by address, for one reader: a user's requests come from a handful of addresses, and
+ * the tree walk plus record lookup costs more than a map hit. The facts are shared: read-only.
+ */
+function answerCache (reader: Reader<CityResponse>, max = 20_000): (ip: string) => GeoFact {
+  const answers = boundedCache<string>(max)
+  return (ip) => {
+    let fact = answers.get(ip) as GeoFact | undefined
+    if (fact === undefined) {
+      fact = readerLookup(reader, ip)
+      if (fact.status === 'found') Object.freeze(fact.location)
+      answers.set(ip, Object.freeze(fact))
+    }
+    return fact
+  }
+}
+
+/**
  * Opens the configured database (or the bundled one). Rejects with a message naming the
  * file when it cannot be read, so the start stops with a clear error.
  */
@@ -86,6 +103,7 @@ export async function openGeoLookup (options: { path?: string | undefined, watch
   const path = options.path ?? bundledDatabasePath()
   const source = options.path ?? BUNDLED_DB
   let reader = await readDatabase(path)
+  let lookup = answerCache(reader)
   let lastError: string | undefined
 
   if (options.path !== undefined) {
@@ -96,6 +114,7 @@ export async function openGeoLookup (options: { path?: string | undefined, watch
       lastMtime = current.mtimeMs
       readDatabase(path).then(next => {
         reader = next
+        lookup = answerCache(next)
         lastError = undefined
         options.onReload?.()
       }, (err: Error) => {
@@ -107,7 +126,7 @@ export async function openGeoLookup (options: { path?: string | undefined, watch
 
   return {
     ready: true,
-    lookup: (ip) => readerLookup(reader, ip),
+    lookup: (ip) => lookup(ip),
     describe: () => ({ source, buildEpoch: reader.metadata.buildEpoch.getTime() / 1000, ...(lastError ? { error: lastError } : {}) }),
     close: () => { if (options.path !== undefined) unwatchFile(path) }
   }

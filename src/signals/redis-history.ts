@@ -22,7 +22,7 @@
  * timeout when Redis is away or slow: the client never queues offline, and a deadline guards
  * every call. The service turns rejections into fail-closed reasons.
  */
-import { createHash } from 'node:crypto'
+import { sha256 } from '../ids.js'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisNode } from '../config.js'
 import type { HistoryUpdate } from '../engine/learning.js'
@@ -140,11 +140,8 @@ function connect (options: Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'c
 }
 
 const subjectHash = (key: SubjectKey): string =>
-  createHash('sha256')
-    // The tenant is length-prefixed so no (tenant, subject) pair can collide with another.
-    .update(`${key.tenant === undefined ? '\u0000' : `t:${key.tenant.length}:${key.tenant}`}\u0000${key.subject}`)
-    .digest('hex')
-    .slice(0, 32)
+  // The tenant is length-prefixed so no (tenant, subject) pair can collide with another.
+  sha256(`${key.tenant === undefined ? '\u0000' : `t:${key.tenant.length}:${key.tenant}`}\u0000${key.subject}`, 'hex').slice(0, 32)
 
 const encodeLocation = (l: Location, at: number): string =>
   JSON.stringify([at, l.latitude, l.longitude, l.accuracyKm, l.country ?? null, l.city ?? null])
