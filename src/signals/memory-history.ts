@@ -13,6 +13,8 @@ interface Entry {
   lastLocation: (Location & { at: number }) | undefined
   consumed: Map<number, number>
   updatedAt: number
+  /** The value of `moves` when this entry last moved to the recent end of the LRU order. */
+  movedAt: number
 }
 
 const DAY = 86400
@@ -32,18 +34,26 @@ function prune (map: Map<string, number>, oldest: number): void {
 
 export function createMemoryHistoryStore (options: { maxSubjects: number }): HistoryStore {
   const subjects = new Map<string, Entry>()
+  // Approximate LRU: an entry moves to the recent end only when it is not among the most recent
+  // quarter already, so a busy subject costs a map lookup, not a delete and re-insert per request.
+  let moves = 0
+  const settle = Math.max(1, Math.floor(options.maxSubjects / 4))
 
   const get = (key: SubjectKey): Entry | undefined => {
     const k = keyOf(key)
     const entry = subjects.get(k)
-    if (entry) { subjects.delete(k); subjects.set(k, entry) } // most recently used last
+    if (entry && moves - entry.movedAt >= settle) {
+      subjects.delete(k)
+      subjects.set(k, entry)
+      entry.movedAt = ++moves
+    }
     return entry
   }
 
   const getOrCreate = (key: SubjectKey, now: number): Entry => {
     let entry = get(key)
     if (!entry) {
-      entry = { devices: new Map(), countries: new Map(), resources: new Map(), lastLocation: undefined, consumed: new Map(), updatedAt: now }
+      entry = { devices: new Map(), countries: new Map(), resources: new Map(), lastLocation: undefined, consumed: new Map(), updatedAt: now, movedAt: ++moves }
       subjects.set(keyOf(key), entry)
       while (subjects.size > options.maxSubjects) subjects.delete(subjects.keys().next().value!)
     }

@@ -1,0 +1,28 @@
+import t from 'tap'
+import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
+
+const NOW = 1_800_000_000
+const known = async (store: ReturnType<typeof createMemoryHistoryStore>, subject: string): Promise<boolean> =>
+  (await store.read({ subject }, { history: true, deviceId: 'laptop' }, NOW)).snapshot?.deviceLastSeen !== undefined
+
+t.test('bounded by maxSubjects: the least recently used subjects go first, a busy one stays', async t => {
+  const store = createMemoryHistoryStore({ maxSubjects: 8 })
+  for (let i = 0; i < 8; i++) await store.record({ subject: `s${i}` }, { deviceId: 'laptop' }, NOW, 30)
+  for (let i = 8; i < 40; i++) {
+    t.ok(await known(store, 's0'), `s0 still known before s${i} arrives`)
+    await store.record({ subject: `s${i}` }, { deviceId: 'laptop' }, NOW, 30)
+  }
+  let kept = 0
+  for (let i = 0; i < 40; i++) if (await known(store, `s${i}`)) kept++
+  t.equal(kept, 8, 'never more than maxSubjects')
+  t.notOk(await known(store, 's1'), 'an idle early subject was dropped')
+  t.ok(await known(store, 's39'), 'the newest is kept')
+})
+
+t.test('tenants keep separate histories', async t => {
+  const store = createMemoryHistoryStore({ maxSubjects: 100 })
+  await store.record({ tenant: 'a', subject: 'u' }, { deviceId: 'laptop' }, NOW, 30)
+  t.ok((await store.read({ tenant: 'a', subject: 'u' }, { history: true, deviceId: 'laptop' }, NOW)).snapshot?.deviceLastSeen)
+  t.notOk((await store.read({ tenant: 'b', subject: 'u' }, { history: true, deviceId: 'laptop' }, NOW)).snapshot?.deviceLastSeen)
+  t.notOk(await known(store, 'u'), 'nor the default tenant')
+})
