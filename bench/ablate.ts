@@ -8,8 +8,7 @@
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { loadPolicySet } from '../src/policy/load.js'
 import { openGeoLookup } from '../src/signals/geo.js'
 import { createMemoryHistoryStore } from '../src/signals/memory-history.js'
@@ -18,9 +17,9 @@ import { buildPipeline } from './lib/pipeline.js'
 import { closedLoop, startServer, warm } from './lib/servers.js'
 import { makeMix } from './lib/workload.js'
 import type { Variant } from './server.js'
+import { benchDir, root } from './lib/paths.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, '..')
+const here = benchDir
 const arg = (name: string, fallback: string): string => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] ?? fallback : fallback }
 const seconds = Number(arg('seconds', '6'))
 const rounds = Number(arg('rounds', '3'))

@@ -15,7 +15,6 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { compilePolicies } from '../src/policy/compile.js'
 import { loadPolicySet } from '../src/policy/load.js'
 import { openGeoLookup } from '../src/signals/geo.js'
@@ -26,12 +25,12 @@ import { load, toRequests } from './lib/load.js'
 import { buildPipeline } from './lib/pipeline.js'
 import { startRedis, type BenchRedis } from './lib/redis.js'
 import { summarizeDir } from './summarize-profile.js'
+import { benchDir, root, script } from './lib/paths.js'
 import { generatedActions, generatePolicies, makeMix, THREATS_LIST } from './lib/workload.js'
 import { fork } from 'node:child_process'
 import type { ServerSpec } from './server.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, '..')
+const here = benchDir
 const profDir = join(here, '.tmp', 'prof')
 const arg = (name: string, fallback: string): string => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] ?? fallback : fallback }
 const seconds = Number(arg('seconds', '10'))
@@ -111,7 +110,8 @@ async function httpRun (): Promise<void> {
     spec = { kind: 'decide', history: store, audit: store, policiesDir: join(root, 'policies'), ...(redis ? { redisUrl: redis.url } : {}) }
   }
   const dir = join(profDir, `server-${bare ? 'bare' : 'decide'}-${store}-${policies || 'examples'}-${process.pid}`)
-  const child = fork(join(here, 'server.ts'), [JSON.stringify(spec)], { cwd: root, execArgv: ['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir', dir], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const server = script('server')
+  const child = fork(server.file, [JSON.stringify(spec)], { cwd: root, execArgv: [...server.execArgv, '--cpu-prof', '--cpu-prof-dir', dir], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const port = await new Promise<number>(resolve => child.once('message', (m: { port: number }) => resolve(m.port)))
   const requests = toRequests(mix, '/decide')
   const w = await load({ url: `http://127.0.0.1:${port}/decide`, requests, connections: 50, seconds: 2 })
@@ -134,7 +134,8 @@ async function loadRun (n: number): Promise<void> {
   }
   mkdirSync(join(folder, 'lists'), { recursive: true })
   writeFileSync(join(folder, 'lists', 'threats.txt'), THREATS_LIST)
-  const res = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--import', 'tsx', join(here, 'load-child.ts'), folder, '0'], { cwd: root, encoding: 'utf8' })
+  const child = script('load-child')
+  const res = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, ...child.execArgv, child.file, folder, '0'], { cwd: root, encoding: 'utf8' })
   if (res.status !== 0) throw new Error(res.stderr)
   console.log(res.stdout.trim())
   report(dir, `Loading and compiling ${n} policies (a fresh process, one loadPolicySet)`)
@@ -151,7 +152,8 @@ if (loadN > 0) {
   const dir = join(profDir, `inprocess-${store}-${policies || 'examples'}-${process.pid}`)
   mkdirSync(dir, { recursive: true })
   const countFile = join(dir, 'count.txt')
-  const res = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+  const self = script('profile')
+  const res = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, ...self.execArgv, self.file, ...process.argv.slice(2)],
     { cwd: root, stdio: 'inherit', env: { ...process.env, BENCH_PROFILING: '1', BENCH_COUNT_FILE: countFile } })
   if (res.status !== 0) process.exit(res.status ?? 1)
   report(dir, `In-process decision loop (${store}, ${policies || 'example'} policies)`, { count: Number(readFileSync(countFile, 'utf8')), name: 'decision' })

@@ -11,7 +11,6 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decide } from '../src/engine/decide.js'
 import type { Facts, HistoryFact } from '../src/engine/model.js'
@@ -32,9 +31,9 @@ import { generatedActions, generatePolicies, HOME_IPS, historyFiller, makeMix, r
 import type { ServerSpec } from './server.js'
 import { summarizeDir } from './summarize-profile.js'
 import { cpuWindow, track } from './lib/cpu.js'
+import { benchDir, root, script } from './lib/paths.js'
 
-const here = dirname(fileURLToPath(import.meta.url))
-const root = join(here, '..')
+const here = benchDir
 const quick = process.argv.includes('--quick')
 const profileServers = process.argv.includes('--profile-servers')
 
@@ -445,7 +444,8 @@ function loadCompile (n: number): Results['loadCompile'] {
   }
   mkdirSync(join(dir, 'lists'), { recursive: true })
   writeFileSync(join(dir, 'lists', 'threats.txt'), THREATS_LIST)
-  const outText = execFileSync(process.execPath, ['--import', 'tsx', join(here, 'load-child.ts'), dir, '2'], { cwd: root }).toString()
+  const loadChild = script('load-child')
+  const outText = execFileSync(process.execPath, [...loadChild.execArgv, loadChild.file, dir, '2'], { cwd: root }).toString()
   const parsed = JSON.parse(outText.trim().split('\n').pop()!) as Omit<Results['loadCompile'], 'files'>
   return { ...parsed, files: sources.policies.length }
 }

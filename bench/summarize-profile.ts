@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { root } from './lib/paths.js'
 
 interface CallFrame { functionName: string, url: string, lineNumber: number, columnNumber: number }
 interface ProfileNode { id: number, callFrame: CallFrame, children?: number[] }
@@ -13,12 +14,14 @@ interface CpuProfile { nodes: ProfileNode[], samples: number[], timeDeltas: numb
 
 export interface Row { name: string, where: string, selfMs: number, selfPct: number, totalPct: number }
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const ROOT = `${root}/`
+const BUILD = 'bench/.tmp/build/'
 
 export function where (url: string): { file: string, group: string } {
   if (url === '') return { file: '(native)', group: '(native / V8)' }
   let path = url.replace(/^file:\/\//, '')
   if (path.startsWith(ROOT)) path = path.slice(ROOT.length)
+  if (path.startsWith(BUILD)) path = path.slice(BUILD.length) // the compiled benchmark: src/x.js
   const nm = path.lastIndexOf('node_modules/')
   if (nm >= 0) {
     const rest = path.slice(nm + 'node_modules/'.length).split('/')
@@ -74,7 +77,7 @@ export function summarize (file: string, top = 25, units?: { count: number, name
   const perAlign = units ? '|---:' : ''
   const L: string[] = []
   L.push(`Profile ${file}: ${all.toFixed(0)} ms of CPU samples (+ ${idle.toFixed(0)} ms idle)${units ? `, ${units.count} ${units.name}s: ${((all * 1000) / units.count).toFixed(1)} µs of CPU per ${units.name}` : ''}`, '')
-  L.push('Top self time (line numbers are those of the transpiled module; tsx puts each module on line 1):', '', `| function | where | self | total${units ? `${perHead} (self)` : ''} |`, `|---|---|---:|---:${perAlign}|`)
+  L.push('Top self time (line numbers are those of the JavaScript that ran: tsc output under `npm run bench`, one line per module under tsx):', '', `| function | where | self | total${units ? `${perHead} (self)` : ''} |`, `|---|---|---:|---:${perAlign}|`)
   for (const r of rows) L.push(`| ${r.name} | ${r.where} | ${pct(r.selfPct)} | ${pct(r.totalPct)}${per(r.selfPct)} |`)
   L.push('', 'Self time by package / project file:', '', `| package or file | self${perHead} |`, `|---|---:${perAlign}|`)
   for (const [g, x] of groupRows.slice(0, top)) L.push(`| ${g} | ${pct(x)}${per(x)} |`)

@@ -3,15 +3,12 @@
  * that also read the server's own CPU time and how busy the rest of the machine was.
  */
 import { fork, type ChildProcess } from 'node:child_process'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { ServerSpec } from '../server.js'
 import { cpuWindow, track } from './cpu.js'
+import { root, script } from './paths.js'
 import { load, merge, type BenchRequest, type LoadResult } from './load.js'
 import type { Run } from './report.js'
 
-const here = join(dirname(fileURLToPath(import.meta.url)), '..')
-const root = join(here, '..')
 
 export interface LoadParams { connections: number, warmupS: number, runS: number, rounds: number }
 export interface CpuTimes { user: number, system: number, loopDelayMaxMs: number, loopDelayP99Ms: number }
@@ -22,9 +19,9 @@ export const setLog = (fn: (msg: string) => void): void => { log = fn }
 
 /** Starts bench/server.ts with `spec`; with `profileDir`, under --cpu-prof into that folder. */
 export async function startServer (name: string, spec: ServerSpec, profileDir?: string): Promise<Server> {
-  const execArgv = ['--import', 'tsx']
+  const { file, execArgv } = script('server')
   if (profileDir !== undefined) execArgv.push('--cpu-prof', '--cpu-prof-dir', profileDir)
-  const child = fork(join(here, 'server.ts'), [JSON.stringify(spec)], { cwd: root, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(file, [JSON.stringify(spec)], { cwd: root, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   track(child.pid)
   const ready = await new Promise<{ port: number, startupMs: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name}: no ready message in 120 s`)), 120_000)
