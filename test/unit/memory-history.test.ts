@@ -3,14 +3,14 @@ import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
 
 const NOW = 1_800_000_000
 const known = async (store: ReturnType<typeof createMemoryHistoryStore>, subject: string): Promise<boolean> =>
-  (await store.read({ subject }, { history: true, deviceId: 'laptop' }, NOW)).snapshot?.deviceLastSeen !== undefined
+  (await store.read({ tenant: undefined, subject }, { history: true, deviceId: 'laptop' }, NOW)).snapshot?.deviceLastSeen !== undefined
 
 t.test('bounded by maxSubjects: the least recently used subjects go first, a busy one stays', async t => {
   const store = createMemoryHistoryStore({ maxSubjects: 8 })
-  for (let i = 0; i < 8; i++) await store.record({ subject: `s${i}` }, { deviceId: 'laptop' }, NOW, 30)
+  for (let i = 0; i < 8; i++) await store.record({ tenant: undefined, subject: `s${i}` }, { deviceId: 'laptop' }, NOW, 30)
   for (let i = 8; i < 40; i++) {
     t.ok(await known(store, 's0'), `s0 still known before s${i} arrives`)
-    await store.record({ subject: `s${i}` }, { deviceId: 'laptop' }, NOW, 30)
+    await store.record({ tenant: undefined, subject: `s${i}` }, { deviceId: 'laptop' }, NOW, 30)
   }
   let kept = 0
   for (let i = 0; i < 40; i++) if (await known(store, `s${i}`)) kept++
