@@ -6,6 +6,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import { LineCounter, parseDocument, isMap, isScalar, type Document, type Node } from 'yaml'
 import type { PolicyProblem } from '../errors.js'
+import { parseYamlSubset } from './yaml-subset.js'
 
 export interface PolicySource {
   /** Path relative to the policy folder, with `/` separators: what messages show. */
@@ -63,14 +64,78 @@ export async function readPolicyFolder (dir: string): Promise<FolderSources> {
   return { policies, lists }
 }
 
-/** Parses one YAML file; syntax errors become problems with their positions. */
+/**
+ * Parses one YAML file; syntax errors become problems with their positions. Most files are read
+ * by the fast subset reader (yaml-subset.ts); `yaml` parses the others, and parses a file read
+ * the fast way again, with positions, only when a problem or warning must say where a field is.
+ */
 export function parseSource (source: PolicySource, problems: PolicyProblem[]): ParsedFile | undefined {
+  const fast = parseYamlSubset(source.text)
+  if (fast === undefined) return parseWithYaml(source, problems)
+  let full: YamlDocument | undefined
+  return {
+    file: source.file,
+    data: fast.data ?? {},
+    locate: (path, key = false) => {
+      if (!key) {
+        // Where a mapping starts (e.g. a policy, for its line) is known without `yaml`.
+        const node = nodeAt(fast.data, path)
+        const start = node === undefined ? undefined : fast.mapStart.get(node)
+        if (start !== undefined) return linePos(fast.lineStarts, start)
+      }
+      // The subset reader answered, so `yaml` finds no error in this text.
+      full ??= yamlDocument(source.text)
+      return full.position(offsetOf(full.doc, path, key))
+    }
+  }
+}
+
+/** The object at the end of `path` when every segment exists (a key of a mapping, an index of a sequence). */
+function nodeAt (data: unknown, path: Path): object | undefined {
+  let node = data
+  for (const segment of path) {
+    if (Array.isArray(node)) {
+      if (typeof segment !== 'number' || segment < 0 || segment >= node.length) return undefined
+      node = node[segment]
+    } else if (node !== null && typeof node === 'object') {
+      if (typeof segment !== 'string' || !Object.hasOwn(node, segment)) return undefined
+      node = (node as Record<string, unknown>)[segment]
+    } else {
+      return undefined
+    }
+  }
+  return node !== null && typeof node === 'object' ? node : undefined
+}
+
+/** 1-based line and column of `offset`, as yaml's LineCounter gives them. */
+function linePos (lineStarts: number[], offset: number): { line: number, col: number } {
+  let lo = 0
+  let hi = lineStarts.length - 1
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1
+    if (lineStarts[mid]! <= offset) lo = mid
+    else hi = mid - 1
+  }
+  return { line: lo + 1, col: offset - lineStarts[lo]! + 1 }
+}
+
+interface YamlDocument {
+  doc: Document
+  position: (offset: number) => { line: number, col: number }
+}
+
+function yamlDocument (text: string): YamlDocument {
   const lineCounter = new LineCounter()
-  const doc = parseDocument(source.text, { lineCounter, uniqueKeys: true, prettyErrors: false })
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false })
   const position = (offset: number): { line: number, col: number } => {
     const pos = lineCounter.linePos(offset)
     return { line: pos.line, col: pos.col }
   }
+  return { doc, position }
+}
+
+function parseWithYaml (source: PolicySource, problems: PolicyProblem[]): ParsedFile | undefined {
+  const { doc, position } = yamlDocument(source.text)
   if (doc.errors.length > 0) {
     for (const error of doc.errors) {
       const { line, col } = position(error.pos[0])
