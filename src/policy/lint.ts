@@ -215,39 +215,79 @@ function checkAlwaysOverridden (policies: readonly Policy[], warn: Warn): void {
   }
 }
 
+/** Policies with the same requirement (aal and factors): whether two requirements can be met together depends on nothing else. */
+interface RequirementGroup {
+  aal: Policy['require']['aal']
+  factors: readonly string[] | null
+  /** Indexes of the policies (in step-up order, ascending). */
+  members: number[]
+  /** Groups whose requirement cannot be met together with this one, with what to say, by the group of the earlier policy. */
+  conflicts: Map<RequirementGroup, { aal: number, allowed: readonly string[] }>
+}
+
+/**
+ * The merged requirement of an earlier policy's `p` and a later one's `q` when no factor class
+ * meets it; undefined when some class does (or neither side restricts factors).
+ */
+function unmetTogether (p: RequirementGroup, q: RequirementGroup, assurance: Assurance): { aal: number, allowed: readonly string[] } | undefined {
+  if (p.factors === null && q.factors === null) return undefined // every class that reaches the AAL: reachable
+  const aal = Math.max(p.aal, q.aal)
+  const allowed = p.factors === null ? q.factors! : q.factors === null ? p.factors : p.factors.filter(f => q.factors!.includes(f))
+  if (allowed.some(f => (assurance.factorByName.get(f)?.maxAal ?? 0) >= aal)) return undefined
+  return { aal, allowed }
+}
+
 /** (c) Two step-up policies that can apply to one request whose merged requirement no factor class meets. */
 function checkConflictingRequirements (policies: readonly Policy[], assurance: Assurance, warn: Warn): void {
   const stepUps = policies.filter(p => p.mode === 'enforce' && p.effect === 'step_up')
-  // A conflict needs at least one side to restrict factors: a policy without a factor list is
-  // only compared with the (usually few) policies that have one, so the cost is not n².
-  const restricted = stepUps.map((p, i) => ({ p, i })).filter(x => x.p.require.factors !== null)
+  // Requirements repeat: policies are grouped by requirement, each pair of groups is decided
+  // once, and policies are compared one by one only within pairs of groups that conflict, so
+  // the cost follows the number of conflicting pairs rather than n².
+  const groups = new Map<string, RequirementGroup>()
+  const groupOf = stepUps.map((p, i) => {
+    const key = `${p.require.aal}|${p.require.factors === null ? '' : `[${p.require.factors.join('\u0000')}`}`
+    let group = groups.get(key)
+    if (!group) {
+      group = { aal: p.require.aal, factors: p.require.factors, members: [], conflicts: new Map() }
+      groups.set(key, group)
+    }
+    group.members.push(i)
+    return group
+  })
+  const all = [...groups.values()]
+  for (const g of all) {
+    for (const earlier of all) {
+      const unmet = unmetTogether(earlier, g, assurance)
+      if (unmet) g.conflicts.set(earlier, unmet)
+    }
+  }
   for (let j = 0; j < stepUps.length; j++) {
     const q = stepUps[j]!
+    const group = groupOf[j]!
+    if (group.conflicts.size === 0) continue
     // One warning per policy: the first earlier policy it conflicts with, then the others by id.
-    let first: string | undefined
-    const others: string[] = []
-    const unrestricted = q.require.factors === null
-    const count = unrestricted ? restricted.length : j
-    for (let k = 0; k < count; k++) {
-      if (unrestricted && restricted[k]!.i >= j) break
-      const p = unrestricted ? restricted[k]!.p : stepUps[k]!
-      if (p.overrides === q.id || q.overrides === p.id) continue // never both apply where the override holds
-      if (p.require.factors === null && q.require.factors === null) continue // every class that reaches the AAL: reachable
-      if (!scopesOverlap(p.scope, q.scope)) continue
-      const aal = Math.max(p.require.aal, q.require.aal)
-      const allowed = p.require.factors === null ? q.require.factors! : q.require.factors === null ? p.require.factors : p.require.factors.filter(f => q.require.factors!.includes(f))
-      if (allowed.some(f => (assurance.factorByName.get(f)?.maxAal ?? 0) >= aal)) continue
-      const overlap = overlapOf(p.actions, q.actions)
-      if (!overlap) continue
-      if (first !== undefined) { others.push(p.id); continue }
-      const why = allowed.length === 0
-        ? `their factors ${list(p.require.factors ?? [])} and ${list(q.require.factors ?? [])} have no class in common`
-        : `the merged requirement (aal ${aal}, factors ${list(allowed)}) is met by no factor class`
-      const scope = mergeScope(p.scope, q.scope)
-      const inScope = Object.keys(scope).length > 0 ? ` (${describeScope(scope)})` : ''
-      first = `cannot be met together with "${p.id}" (${where(p)}): both apply to ${overlap.example}${inScope} and ${why}; when both fire the request is denied (unmet_authentication_requirements)`
+    const found: Array<{ k: number, unmet: { aal: number, allowed: readonly string[] }, example: string }> = []
+    for (const [earlier, unmet] of group.conflicts) {
+      for (const k of earlier.members) {
+        if (k >= j) break
+        const p = stepUps[k]!
+        if (p.overrides === q.id || q.overrides === p.id) continue // never both apply where the override holds
+        if (!scopesOverlap(p.scope, q.scope)) continue
+        const overlap = overlapOf(p.actions, q.actions)
+        if (overlap) found.push({ k, unmet, example: overlap.example })
+      }
     }
-    if (first === undefined) continue
+    if (found.length === 0) continue
+    found.sort((a, b) => a.k - b.k)
+    const { k, unmet: { aal, allowed }, example } = found[0]!
+    const p = stepUps[k]!
+    const others = found.slice(1).map(f => stepUps[f.k]!.id)
+    const why = allowed.length === 0
+      ? `their factors ${list(p.require.factors ?? [])} and ${list(q.require.factors ?? [])} have no class in common`
+      : `the merged requirement (aal ${aal}, factors ${list(allowed)}) is met by no factor class`
+    const scope = mergeScope(p.scope, q.scope)
+    const inScope = Object.keys(scope).length > 0 ? ` (${describeScope(scope)})` : ''
+    const first = `cannot be met together with "${p.id}" (${where(p)}): both apply to ${example}${inScope} and ${why}; when both fire the request is denied (unmet_authentication_requirements)`
     const named = others.slice(0, MAX_LISTED).map(id => `"${id}"`).join(', ')
     const more = others.length === 0 ? '' : `; likewise with ${named}${others.length > MAX_LISTED ? ` and ${others.length - MAX_LISTED} more` : ''}`
     warn(q, q.require.factors === null ? ['require'] : ['require', 'factors'], first + more)

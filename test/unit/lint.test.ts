@@ -150,6 +150,18 @@ t.test('(c) overlapping policies whose factors cannot intersect', async t => {
   t.equal(aal.length, 1, 'a common class that cannot reach the higher AAL')
   t.match(aal[0], /both apply to reports\.export \(tenant acme, application web\) and the merged requirement \(aal 3, factors \[passkey, totp\]\) is met by no factor class/)
 
+  const many = warnings(policies(
+    '{ id: a1, actions: [x], require: { aal: 3, factors: [security_key] } }',
+    '{ id: b1, actions: ["*"], require: { aal: 3 } }',
+    '{ id: a2, actions: ["**"], require: { aal: 3, factors: [security_key] } }',
+    '{ id: c1, actions: [x], require: { factors: [passkey] } }',
+    '{ id: b2, actions: [x], require: { aal: 3 } }',
+    '{ id: c2, actions: [x], require: { factors: [passkey] } }',
+    '{ id: q, actions: [x], require: { aal: 2, factors: [totp] } }'
+  )).filter(w => w.includes('policies[6]'))
+  t.equal(many.length, 1, 'one warning per policy, whatever the requirements it conflicts with')
+  t.match(many[0], /cannot be met together with "a1" \(p\.yaml:2\): both apply to x and their factors \[security_key\] and \[totp\] have no class in common; .*; likewise with "b1", "a2", "c1" and 2 more$/)
+
   t.same(warnings(policies(
     '{ id: a, actions: [x], scope: { tenant: one }, require: { aal: 3, factors: [security_key] } }',
     '{ id: b, actions: [x], scope: { tenant: two }, require: { factors: [totp] } }'
