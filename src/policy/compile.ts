@@ -81,6 +81,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
   const policies: Policy[] = []
   const origin = new Map<Policy, { parsed: ParsedFile, path: Path }>()
   const seen = new Map<string, { file: string, line: number }>()
+  const listNames = new Set(ipLists.names)
   for (const { parsed, raw, invalid } of files) {
     (raw.policies ?? []).forEach((rawPolicy, i) => {
       const path: Path = ['policies', i]
@@ -92,7 +93,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
       }
       if (id !== undefined) seen.set(id, { file: parsed.file, line: parsed.locate(path).line })
       if (invalid.has(i)) return
-      const policy = compilePolicy(rawPolicy, parsed, path, assurance, new Set(ipLists.names), report)
+      const policy = compilePolicy(rawPolicy, parsed, path, assurance, listNames, report)
       if (policy) { policies.push(policy); origin.set(policy, { parsed, path }) }
     })
   }
