@@ -226,5 +226,8 @@ function lazyVars (facts: Facts, session: Session, risk: RiskEvaluator): () => R
   }
 }
 
-const stripUndefined = (o: Record<string, unknown>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined))
+function stripUndefined (o: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k]
+  return out
+}

@@ -45,7 +45,8 @@ export interface Travel { distanceKm: number, elapsedSeconds: number, speedKmh: 
 
 /** Computes risk triggers against one request's facts; results are memoised per parameter set. */
 export class RiskEvaluator {
-  private readonly memo = new Map<string, TriggerResult>()
+  /** Results by trigger and parameters; most requests evaluate one or two triggers. */
+  private memo: Map<string, TriggerResult> | undefined
 
   constructor (private readonly facts: Facts, private readonly assurance: Assurance, private readonly now: number) {}
 
@@ -227,6 +228,7 @@ export class RiskEvaluator {
   }
 
   private cached (key: string, compute: () => TriggerResult): TriggerResult {
+    this.memo ??= new Map()
     let r = this.memo.get(key)
     if (!r) { r = compute(); this.memo.set(key, r) }
     return r
