@@ -11,7 +11,6 @@ interface Entry {
   countries: Map<string, number>
   resources: Map<string, number>
   lastLocation: (Location & { at: number }) | undefined
-  consumed: Map<number, number>
   updatedAt: number
   /** The value of `moves` when this entry last moved to the recent end of the LRU order. */
   movedAt: number
@@ -32,8 +31,23 @@ function prune (map: Map<string, number>, oldest: number): void {
   for (const [k, at] of map) if (at < oldest) map.delete(k)
 }
 
-export function createMemoryHistoryStore (options: { maxSubjects: number }): HistoryStore {
+/** Past this many live once-only marks, consumption fails (closed) rather than forget one. */
+export const MAX_CONSUMED_MARKS = 1_000_000
+
+export function createMemoryHistoryStore (options: { maxSubjects: number, maxConsumedMarks?: number }): HistoryStore {
   const subjects = new Map<string, Entry>()
+  // Once-only marks live apart from the subjects: evicting a subject to stay under maxSubjects
+  // must not forget that an authentication was used (that would allow a replay). Key: subject
+  // key + auth time; value: expiry. Insertion order is close to expiry order (one TTL per set),
+  // so expired marks are dropped from the front.
+  const consumed = new Map<string, number>()
+  const maxMarks = options.maxConsumedMarks ?? MAX_CONSUMED_MARKS
+  const dropExpired = (now: number): void => {
+    for (const [k, until] of consumed) {
+      if (until > now) break
+      consumed.delete(k)
+    }
+  }
   // Approximate LRU: an entry moves to the recent end only when it is not among the most recent
   // quarter already, so a busy subject costs a map lookup, not a delete and re-insert per request.
   let moves = 0
@@ -53,7 +67,7 @@ export function createMemoryHistoryStore (options: { maxSubjects: number }): His
   const getOrCreate = (key: SubjectKey, now: number): Entry => {
     let entry = get(key)
     if (!entry) {
-      entry = { devices: new Map(), countries: new Map(), resources: new Map(), lastLocation: undefined, consumed: new Map(), updatedAt: now, movedAt: ++moves }
+      entry = { devices: new Map(), countries: new Map(), resources: new Map(), lastLocation: undefined, updatedAt: now, movedAt: ++moves }
       subjects.set(keyOf(key), entry)
       while (subjects.size > options.maxSubjects) subjects.delete(subjects.keys().next().value!)
     }
@@ -75,7 +89,7 @@ export function createMemoryHistoryStore (options: { maxSubjects: number }): His
         }
       }
       if (query.authTime !== undefined) {
-        const until = entry?.consumed.get(query.authTime)
+        const until = consumed.get(`${keyOf(key)}\u0000${query.authTime}`)
         out.consumed = until !== undefined && until > now
       }
       return out
@@ -96,15 +110,17 @@ export function createMemoryHistoryStore (options: { maxSubjects: number }): His
     },
 
     async consume (key: SubjectKey, authTime: number, now: number, ttlSeconds: number): Promise<boolean> {
-      const entry = getOrCreate(key, now)
-      for (const [t, until] of entry.consumed) if (until <= now) entry.consumed.delete(t)
-      const until = entry.consumed.get(authTime)
+      dropExpired(now)
+      const mark = `${keyOf(key)}\u0000${authTime}`
+      const until = consumed.get(mark)
       if (until !== undefined && until > now) return false
-      entry.consumed.set(authTime, now + ttlSeconds)
+      if (consumed.size >= maxMarks) throw new Error('history store: too many once-only marks to keep')
+      consumed.delete(mark) // re-inserted at the end, in expiry order
+      consumed.set(mark, now + ttlSeconds)
       return true
     },
 
     async ping () { return true },
-    async close () { subjects.clear() }
+    async close () { subjects.clear(); consumed.clear() }
   }
 }

@@ -26,3 +26,23 @@ t.test('tenants keep separate histories', async t => {
   t.notOk((await store.read({ tenant: 'b', subject: 'u' }, { history: true, deviceId: 'laptop' }, NOW)).snapshot?.deviceLastSeen)
   t.notOk(await known(store, 'u'), 'nor the default tenant')
 })
+
+t.test('a once-only mark outlives the eviction of its subject (no replay by flooding subjects)', async t => {
+  const store = createMemoryHistoryStore({ maxSubjects: 4 })
+  const victim = { tenant: undefined, subject: 'victim' }
+  await store.record(victim, { deviceId: 'laptop' }, NOW, 30)
+  t.equal(await store.consume(victim, NOW - 5, NOW, 90), true, 'first use')
+  for (let i = 0; i < 50; i++) await store.record({ tenant: undefined, subject: `flood-${i}` }, { deviceId: 'x' }, NOW, 30)
+  t.notOk(await known(store, 'victim'), 'the subject itself was evicted')
+  t.equal(await store.consume(victim, NOW - 5, NOW + 10, 90), false, 'the authentication is still used up')
+  t.same((await store.read(victim, { history: false, authTime: NOW - 5 }, NOW + 10)).consumed, true)
+  t.equal(await store.consume(victim, NOW - 5, NOW + 91, 90), true, 'after the TTL the mark is gone')
+})
+
+t.test('past maxConsumedMarks, consumption fails (closed) instead of forgetting a mark', async t => {
+  const store = createMemoryHistoryStore({ maxSubjects: 100, maxConsumedMarks: 3 })
+  for (let i = 0; i < 3; i++) t.equal(await store.consume({ tenant: undefined, subject: `u${i}` }, NOW, NOW, 90), true)
+  await t.rejects(store.consume({ tenant: undefined, subject: 'u3' }, NOW, NOW, 90), /too many once-only marks/)
+  t.equal(await store.consume({ tenant: undefined, subject: 'u0' }, NOW, NOW, 90), false, 'existing marks still hold')
+  t.equal(await store.consume({ tenant: undefined, subject: 'u3' }, NOW, NOW + 91, 90), true, 'expired marks make room')
+})
