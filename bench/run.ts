@@ -39,7 +39,7 @@ const profileServers = process.argv.includes('--profile-servers')
 
 const P = quick
   ? { connections: 50, warmupS: 0.5, runS: 2, rounds: 1, rateS: 2, policiesLarge: 1000, subjectsLarge: 20_000, loadCompile: 1000, microMs: 100, cmdN: 500, mix: 2500, genMix: 5000, scaleMix: 5000 }
-  : { connections: 50, warmupS: 3, runS: 8, rounds: 2, rateS: 8, policiesLarge: 10_000, subjectsLarge: 1_000_000, loadCompile: 10_000, microMs: 1000, cmdN: 5000, mix: 5000, genMix: 20_000, scaleMix: 50_000 }
+  : { connections: 50, warmupS: 3, runS: 12, rounds: 4, rateS: 8, policiesLarge: 10_000, subjectsLarge: 1_000_000, loadCompile: 10_000, microMs: 1000, cmdN: 5000, mix: 5000, genMix: 20_000, scaleMix: 50_000 }
 const SUBJECTS_SMALL = 1000
 const POLICIES_SMALL = 10
 const MIX_POPULATION = 200

@@ -74,6 +74,8 @@ const pct = (n: number): string => `${(n * 100).toFixed(1)}%`
 export function analyseCommands (c: CommandCount): {
   perDecision: Array<[string, number]>
   readRoundTrips: number
+  /** The audit log's batch scripts are in readRoundTrips (indistinguishable from reads in commandstats). */
+  readIncludesAudit: boolean
   recordRoundTrips: number
   setCalls: number
   auditCommands: number
@@ -85,12 +87,15 @@ export function analyseCommands (c: CommandCount): {
   const scripts = get('evalsha') + get('eval') + get('evalsha_ro') + get('eval_ro')
   const records = get('hgetall') // only RECORD_LUA runs HGETALL
   const isBaseline = get('exec') > 0
+  // With the audit log in Redis, its batch script (one call per ≤ 100 records, XADDs inside) is
+  // an EVALSHA too, and Redis cannot tell the scripts apart: the read figure then includes it.
   const readRoundTrips = isBaseline ? get('exec') / n : (scripts - records) / n
-  const clientCommands = scripts + get('set') + get('xadd') + get('multi') + get('exec') + (isBaseline ? get('hmget') + get('exists') : 0)
-  const roundTrips = isBaseline ? get('exec') : scripts + get('set') + get('xadd')
+  const clientCommands = scripts + get('set') + get('multi') + get('exec') + (isBaseline ? get('hmget') + get('exists') : 0)
+  const roundTrips = isBaseline ? get('exec') : scripts + get('set')
   return {
     perDecision: Object.entries(c.calls).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, v / n]),
     readRoundTrips,
+    readIncludesAudit: !isBaseline && get('xadd') > 0,
     recordRoundTrips: records / n,
     setCalls: get('set') / n,
     auditCommands: get('xadd') / n,
@@ -108,7 +113,8 @@ export function targets (r: Results): Target[] {
   const R = r.closed[NAMES.R]!
   const paced = r.fixedRate.find(x => x.server === NAMES.M && x.mode === 'paced')!
   const floor = r.fixedRate.find(x => x.mode === 'floor')
-  const rc = analyseCommands(r.redisCommands.find(c => c.server === NAMES.R)!)
+  // The read path alone: the Redis-history server whose audit log is in memory (see analyseCommands).
+  const rc = analyseCommands(r.redisCommands.find(c => c.server === NAMES.R0)!)
   const [p10, pBig] = r.policies.http
   const policyCost = p10!.rps / pBig!.rps
   const subjectCost = r.subjects.small.rps / r.subjects.large.rps
@@ -116,7 +122,7 @@ export function targets (r: Results): Target[] {
   return [
     { name: '/decide (memory) ≥ 0.7 × bare req/s', figure: `${f2(M.rps / A.rps)} × (${f0(M.rps)} / ${f0(A.rps)})`, met: M.rps / A.rps >= 0.7 },
     { name: '/decide (Redis) ≥ 0.8 × bare+Redis req/s', figure: `${f2(R.rps / B.rps)} × (${f0(R.rps)} / ${f0(B.rps)})`, met: R.rps / B.rps >= 0.8 },
-    { name: '≤ 1 Redis round trip per decision on the read path', figure: `${f3(rc.readRoundTrips)} read round trips per decision (EVALSHA)`, met: rc.readRoundTrips <= 1.0005 },
+    { name: '≤ 1 Redis round trip per decision on the read path', figure: `${f3(rc.readRoundTrips)} read round trips per decision (EVALSHA, ${NAMES.R0})`, met: rc.readRoundTrips <= 1.0005 },
     { name: 'p99 ≤ 2 ms at half the maximum rate (memory)', figure: `${f3(paced.p99)} ms at ${f0(paced.targetRate)} req/s (p50 ${f3(paced.p50)} ms; the bare route at the same rate: p99 ${floor ? f3(floor.p99) : 'n/a'} ms)`, met: paced.p99 <= 2 },
     { name: `${f0(pBig!.policies)} policies cost ≤ 1.2 × ${p10!.policies} policies (/decide req/s)`, figure: `${f2(policyCost)} × (${f0(p10!.rps)} / ${f0(pBig!.rps)} req/s)`, met: policyCost <= 1.2 },
     { name: `${f0(r.subjects.large.subjects)} subjects cost ≤ 1.1 × ${f0(r.subjects.small.subjects)} (/decide Redis req/s)`, figure: `${f2(subjectCost)} × (${f0(r.subjects.small.rps)} / ${f0(r.subjects.large.rps)} req/s)`, met: subjectCost <= 1.1 },
@@ -215,12 +221,12 @@ export function markdown (r: Results): string {
   L.push('')
 
   L.push('## Redis commands and round trips per decision', '',
-    `From Redis itself: \`CONFIG RESETSTAT\`, ${f0(r.params.cmdN)} requests of the mix, then \`INFO commandstats\` / \`INFO stats\`. EVALSHA counts as one round trip; the commands a script runs inside Redis (HLEN, HMGET, EXISTS, HSET, HGETALL, HDEL, EXPIRE) are listed but are not round trips. Read scripts = EVALSHA − HGETALL (only the record script runs HGETALL). Redis 7 counts the commands a script runs in \`total_commands_processed\` too, so that column is not a count of round trips. SET = once-only consumption (+ the audit log's step-up references when the audit log is in Redis); XADD = the audit stream (buffered, never awaited by a decision).`, '')
+    `From Redis itself: \`CONFIG RESETSTAT\`, ${f0(r.params.cmdN)} requests of the mix, then \`INFO commandstats\` / \`INFO stats\`. EVALSHA counts as one round trip; the commands a script runs inside Redis (HLEN, HMGET, EXISTS, HSET, HGETALL, HDEL, EXPIRE) are listed but are not round trips. Read scripts = EVALSHA − HGETALL (only the record script runs HGETALL). Redis 7 counts the commands a script runs in \`total_commands_processed\` too, so that column is not a count of round trips. SET = once-only consumption (+ the audit log's step-up references when the audit log is in Redis); XADD = the audit stream, run inside the audit log's batch script (one EVALSHA per up to 100 records, never awaited by a decision). Redis cannot tell that script from the read script, so with the audit log in Redis the read column (marked †) also holds the audit batches; the read-path target uses the server whose audit log is in memory.`, '')
   const cmdRows = [...r.redisCommands, ...s.commandsKnownHistory.map(c => ({ ...c, server: `${c.server} (known history only)` }))]
   L.push('| server | decisions | read round trips / decision | record (write) round trips / decision | SET / decision | XADD / decision | round trips / decision (all) | total_commands_processed / decision | calls per decision, by command |', '|---|---:|---:|---:|---:|---:|---:|---:|---|')
   for (const cc of cmdRows) {
     const a = analyseCommands(cc)
-    L.push(`| ${cc.server} | ${f0(cc.decisions)} | ${f3(a.readRoundTrips)} | ${f3(a.recordRoundTrips)} | ${f3(a.setCalls)} | ${f3(a.auditCommands)} | ${f3(a.roundTrips)} | ${f2(cc.totalCommandsProcessed / Math.max(1, cc.decisions))} | ${a.perDecision.map(([k, v]) => `${k} ${f3(v)}`).join(', ')} |`)
+    L.push(`| ${cc.server} | ${f0(cc.decisions)} | ${f3(a.readRoundTrips)}${a.readIncludesAudit ? ' †' : ''} | ${f3(a.recordRoundTrips)} | ${f3(a.setCalls)} | ${f3(a.auditCommands)} | ${f3(a.roundTrips)} | ${f2(cc.totalCommandsProcessed / Math.max(1, cc.decisions))} | ${a.perDecision.map(([k, v]) => `${k} ${f3(v)}`).join(', ')} |`)
   }
   L.push('')
 
