@@ -14,7 +14,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { compilePolicies } from '../src/policy/compile.js'
 import { loadPolicySet } from '../src/policy/load.js'
 import { openGeoLookup } from '../src/signals/geo.js'
@@ -26,7 +26,7 @@ import { buildPipeline } from './lib/pipeline.js'
 import { startRedis, type BenchRedis } from './lib/redis.js'
 import { summarizeDir } from './summarize-profile.js'
 import { benchDir, root, script } from './lib/paths.js'
-import { generatedActions, generatePolicies, makeMix, THREATS_LIST } from './lib/workload.js'
+import { generatedActions, generatePolicies, makeMix, writePolicyFolder } from './lib/workload.js'
 import { fork } from 'node:child_process'
 import type { ServerSpec } from './server.js'
 
@@ -127,13 +127,7 @@ async function httpRun (): Promise<void> {
 async function loadRun (n: number): Promise<void> {
   const dir = join(profDir, `load-${n}-${process.pid}`)
   const folder = join(here, '.tmp', `policies-${n}`)
-  const { sources } = generatePolicies(n)
-  for (const s of sources.policies) {
-    mkdirSync(dirname(join(folder, s.file)), { recursive: true })
-    writeFileSync(join(folder, s.file), s.text)
-  }
-  mkdirSync(join(folder, 'lists'), { recursive: true })
-  writeFileSync(join(folder, 'lists', 'threats.txt'), THREATS_LIST)
+  writePolicyFolder(folder, n)
   const child = script('load-child')
   const res = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, ...child.execArgv, child.file, folder, '0'], { cwd: root, encoding: 'utf8' })
   if (res.status !== 0) throw new Error(res.stderr)

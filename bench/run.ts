@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decide } from '../src/engine/decide.js'
 import type { Facts, HistoryFact } from '../src/engine/model.js'
@@ -27,7 +27,7 @@ import { closedLoop as closedLoopRuns, measure as measureRun, setLog, startServe
 import { buildPipeline, devNullLogger, requestValidator, responseSerializer, timeConcurrent, timeIt } from './lib/pipeline.js'
 import { commandCalls, info, pipeFill, redisAvailable, resp, startRedis, type BenchRedis } from './lib/redis.js'
 import { NAMES, writeReport, type Results, type Run } from './lib/report.js'
-import { generatedActions, generatePolicies, HOME_IPS, historyFiller, makeMix, rng, subjectId, THREATS_LIST } from './lib/workload.js'
+import { generatedActions, generatePolicies, HOME_IPS, historyFiller, makeMix, rng, subjectId, writePolicyFolder } from './lib/workload.js'
 import type { ServerSpec } from './server.js'
 import { summarizeDir } from './summarize-profile.js'
 import { cpuWindow, track } from './lib/cpu.js'
@@ -437,17 +437,11 @@ const f = (n: number): string => n.toLocaleString('en-US')
 
 function loadCompile (n: number): Results['loadCompile'] {
   const dir = join(work, `policies-${n}`)
-  const { sources } = generatePolicies(n)
-  for (const s of sources.policies) {
-    mkdirSync(dirname(join(dir, s.file)), { recursive: true })
-    writeFileSync(join(dir, s.file), s.text)
-  }
-  mkdirSync(join(dir, 'lists'), { recursive: true })
-  writeFileSync(join(dir, 'lists', 'threats.txt'), THREATS_LIST)
+  const files = writePolicyFolder(dir, n)
   const loadChild = script('load-child')
   const outText = execFileSync(process.execPath, [...loadChild.execArgv, loadChild.file, dir, '2'], { cwd: root }).toString()
   const parsed = JSON.parse(outText.trim().split('\n').pop()!) as Omit<Results['loadCompile'], 'files'>
-  return { ...parsed, files: sources.policies.length }
+  return { ...parsed, files }
 }
 
 main().catch(err => {

@@ -14,16 +14,15 @@
  */
 import { readFileSync } from 'node:fs'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { pino } from 'pino'
 import type { Redis } from 'ioredis'
-import { buildApp, BODY_LIMIT } from '../src/app.js'
+import { buildApp, fastifyOptions } from '../src/app.js'
 import { createRedisAuditLog } from '../src/audit/redis-audit-log.js'
 import type { AuditLog } from '../src/audit/audit-log.js'
 import type { Metrics } from '../src/metrics.js'
 import { Registry } from 'prom-client'
 import { decideRequestSchema, decisionSchema } from '../src/http/schemas.js'
-import { addIpFormat } from '../src/http/validation.js'
 import type { DecideBody } from '../src/http/normalize.js'
 import { compilePolicies } from '../src/policy/compile.js'
 import { loadPolicySet, PolicyHolder } from '../src/policy/load.js'
@@ -69,16 +68,7 @@ const closers: Array<() => Promise<void> | void> = []
 
 async function bare (s: Extract<ServerSpec, { kind: 'bare' }>): Promise<FastifyInstance> {
   const responses = JSON.parse(readFileSync(s.responsesFile, 'utf8')) as object[]
-  const app: FastifyInstance = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
-    return503OnClosing: true,
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
-      plugins: [addIpFormat]
-    }
-  })
+  const app: FastifyInstance = Fastify(fastifyOptions(logger))
   let i = 0
   const schema = { body: decideRequestSchema, response: { 200: decisionSchema } }
   if (s.redisUrl === undefined) {

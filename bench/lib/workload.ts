@@ -5,6 +5,8 @@
  * in exactly the layout src/signals/redis-history.ts writes.
  */
 import { createHash } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { DecideBody } from '../../src/http/normalize.js'
 import type { FolderSources } from '../../src/policy/source.js'
 
@@ -169,6 +171,18 @@ export function generatePolicies (n: number): { sources: FolderSources, actions:
 }
 
 /** Actions for a generated set: 80% one of its distinct actions (uniformly), 20% a miss. */
+/** Writes `generatePolicies(n)` as a policy folder (plus lists/threats.txt) into `dir`; returns the file count. */
+export function writePolicyFolder (dir: string, n: number): number {
+  const { sources } = generatePolicies(n)
+  for (const s of sources.policies) {
+    mkdirSync(dirname(join(dir, s.file)), { recursive: true })
+    writeFileSync(join(dir, s.file), s.text)
+  }
+  mkdirSync(join(dir, 'lists'), { recursive: true })
+  writeFileSync(join(dir, 'lists', 'threats.txt'), THREATS_LIST)
+  return sources.policies.length
+}
+
 export const generatedActions = (actions: string[]) => (r: () => number): ActionSpec =>
   r() < 0.8
     ? { action: actions[Math.floor(r() * actions.length)]!, amount: true }
