@@ -3,10 +3,15 @@
  * hold only printable ASCII without `"` or `\`, so it is transliterated and the full text
  * (any language) travels in `message`.
  */
+import type { Decision } from './decide.js'
 import type { Assurance } from './model.js'
 
 export const GENERIC_STEP_UP = 'Additional authentication is required.'
 export const GENERIC_UNMET = 'The authentication this action requires cannot be met with the enrolled factors.'
+export const GENERIC_INVALID_TOKEN = 'The access token is not valid.'
+
+/** The authentication scheme of a challenge: DPoP for DPoP-bound tokens (RFC 9449), else Bearer (RFC 6750). */
+export type Scheme = 'Bearer' | 'DPoP'
 
 // Messages come from policies, so there are few of them: remember each one's description.
 const descriptions = new Map<string, string>()
@@ -49,11 +54,45 @@ export function acrValuesFor (aal: number, factors: string[], assurance: Assuran
 
 const quoted = (value: string): string => `"${value.replace(/["\\]/g, '')}"`
 
-export function stepUpHeader (description: string, acrValues: string[], maxAge: number): string {
-  return `Bearer error="insufficient_user_authentication", error_description=${quoted(safeDescription(description, GENERIC_STEP_UP))}, ` +
-    `acr_values=${quoted(acrValues.join(' '))}, max_age=${Math.max(0, Math.floor(maxAge))}`
+const scopeParam = (scopes: readonly string[] | undefined): string =>
+  scopes !== undefined && scopes.length > 0 ? `, scope=${quoted(scopes.join(' '))}` : ''
+
+/** RFC 9470: another authentication is needed; `scopes` adds the scope the new token must also hold (RFC 6750 §3). */
+export function stepUpHeader (description: string, acrValues: string[], maxAge: number, scheme: Scheme = 'Bearer', scopes?: readonly string[]): string {
+  return `${scheme} error="insufficient_user_authentication", error_description=${quoted(safeDescription(description, GENERIC_STEP_UP))}, ` +
+    `acr_values=${quoted(acrValues.join(' '))}, max_age=${Math.max(0, Math.floor(maxAge))}${scopeParam(scopes)}`
 }
 
-export function unmetHeader (description: string): string {
-  return `Bearer error="unmet_authentication_requirements", error_description=${quoted(safeDescription(description, GENERIC_UNMET))}`
+/** RFC 6750 §3.1: the session is strong enough, the token lacks scopes (status 403). */
+export function insufficientScopeHeader (description: string, scopes: readonly string[], scheme: Scheme = 'Bearer'): string {
+  return `${scheme} error="insufficient_scope", error_description=${quoted(safeDescription(description, GENERIC_STEP_UP))}${scopeParam(scopes)}`
 }
+
+export function unmetHeader (description: string, scheme: Scheme = 'Bearer'): string {
+  return `${scheme} error="unmet_authentication_requirements", error_description=${quoted(safeDescription(description, GENERIC_UNMET))}`
+}
+
+export function invalidTokenHeader (description: string, scheme: Scheme = 'Bearer'): string {
+  return `${scheme} error="invalid_token", error_description=${quoted(safeDescription(description, GENERIC_INVALID_TOKEN))}`
+}
+
+/**
+ * The answer for a token that is no session (expired, and every check a token verifier makes):
+ * `deny` with a 401 `invalid_token` challenge and a reason naming the check. `description` is
+ * for the client (header and message); `detail`, for the reason, must never hold key material.
+ */
+export function invalidTokenDecision (check: string, description: string, options: { detail?: string, dpop?: boolean } = {}): Decision {
+  return {
+    decision: 'deny',
+    event: 'auth.access_denied',
+    challenge: { status: 401, wwwAuthenticate: invalidTokenHeader(description, options.dpop === true ? 'DPoP' : 'Bearer') },
+    message: description,
+    reasons: [{ policy: TOKEN_REASON, trigger: 'token', outcome: 'deny', detail: `${check}: ${options.detail ?? description}` }],
+    session: { aal: 0, factors: [] },
+    reportOnly: [],
+    policies: []
+  }
+}
+
+/** The `policy` of a reason about the token itself (no policy id can take this form). */
+export const TOKEN_REASON = '(token)'

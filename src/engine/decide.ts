@@ -2,8 +2,9 @@
  * The decision (SPEC §2, §3.3): pure. Given a compiled set, the plan for the request, the
  * facts gathered for it and the time, it returns what to answer and what history may learn.
  */
-import { evaluateSession, unmetBy, type Session, type Unmet } from './assurance.js'
-import { acrValuesFor, GENERIC_STEP_UP, stepUpHeader, unmetHeader } from './challenge.js'
+import { evaluateSession, expiredAt, isDpopBound, unmetBy, type Session, type Unmet } from './assurance.js'
+import { invalidTokenDecision } from './challenge.js'
+import { stepUp } from './combine.js'
 import { learnFrom, type HistoryUpdate } from './learning.js'
 import type { Assurance, Facts, Policy, TriggerKind } from './model.js'
 import type { CompiledPolicySet, Plan } from './policy-set.js'
@@ -13,9 +14,12 @@ export type Outcome = 'step_up' | 'satisfied' | 'deny'
 export type DecisionKind = 'allow' | 'step_up' | 'deny'
 export type AuditEvent = 'auth.step_up_initiated' | 'auth.step_up_skipped' | 'auth.access_denied' | 'auth.allowed'
 
+/** A trigger that fired, `token` (the token is no session) or `challenge` (a step-up that cannot help). */
+export type ReasonSource = TriggerKind | 'token' | 'challenge'
+
 export interface Reason {
   policy: string
-  trigger: TriggerKind
+  trigger: ReasonSource
   outcome: Outcome
   detail?: string
   figures?: Record<string, unknown>
@@ -28,6 +32,8 @@ export interface RequiredAuthentication {
   factors: string[]
   maxAge: number
   acrValues: string[]
+  /** OAuth scopes the new token must hold (all of them), when a policy requires scopes. */
+  scopes?: string[]
 }
 
 export interface Decision {
@@ -38,7 +44,7 @@ export interface Decision {
   enroll?: string[]
   message?: string
   reasons: Reason[]
-  session: { aal: number, authAge?: number, factors: string[] }
+  session: { aal: number, authAge?: number, factors: string[], acrProves?: string[] }
   reportOnly: Array<{ policy: string, decision: DecisionKind, trigger: TriggerKind }>
   /** Enforced policies that applied and fired. */
   policies: string[]
@@ -54,13 +60,23 @@ const GENERIC_DENY = 'This action is not allowed.'
 
 export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: number): Decision {
   const assurance = set.assurance
-  const session = evaluateSession(facts.request.claims, assurance, now)
+  const claims = facts.request.claims
+  const expired = expiredAt(claims, now, assurance.clockSkew)
+  if (expired !== undefined) {
+    return invalidTokenDecision('exp', 'The access token expired.', {
+      detail: `the token expired at ${new Date(expired * 1000).toISOString()}, more than the clock skew (${assurance.clockSkew} s) ago`,
+      dpop: isDpopBound(claims, facts.request.dpopBound)
+    })
+  }
+  const session = evaluateSession(claims, assurance, now, facts.request.issuer)
   const risk = new RiskEvaluator(facts, assurance, now)
   const vars = lazyVars(facts, session, risk)
 
   const reasons: Reason[] = []
   const denies: Policy[] = []
-  const unsatisfied: Policy[] = []
+  const stepUps: Policy[] = []
+  const unmetByPolicy = new Map<Policy, Unmet[]>()
+  let anyUnmet = false
   let consumes: Decision['consumes']
   const firedIds: string[] = []
 
@@ -75,7 +91,9 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     } else {
       unmet = unmetOf(policy, session, facts, assurance)
       outcome = unmet.length > 0 ? 'step_up' : 'satisfied'
-      if (outcome === 'step_up') unsatisfied.push(policy)
+      stepUps.push(policy)
+      unmetByPolicy.set(policy, unmet)
+      if (outcome === 'step_up') anyUnmet = true
       else if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
     }
     for (const t of fired.triggers) {
@@ -91,12 +109,17 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   for (const policy of plan.report) {
     const fired = fire(policy, risk, vars)
     if (!fired) continue
-    const would = policy.effect === 'deny' ? 'deny' : unmetOf(policy, session, facts, assurance).length === 0 ? 'allow' : stepUp([policy], facts, assurance).decision
+    const unmet = policy.effect === 'deny' ? [] : unmetOf(policy, session, facts, assurance)
+    const would = policy.effect === 'deny' ? 'deny' : unmet.length === 0 ? 'allow' : stepUp([policy], () => unmet, session, facts, assurance).decision
     reportOnly.push({ policy: policy.id, decision: would, trigger: fired.triggers[0]!.kind })
   }
 
   const factors: string[] = []
-  for (const f of assurance.factors) if (session.factors.has(f.name)) factors.push(f.name)
+  const acrProves: string[] = []
+  for (const f of assurance.factors) {
+    if (session.factors.has(f.name)) factors.push(f.name)
+    if (session.acrProves.has(f.name)) acrProves.push(f.name)
+  }
   const decision: Decision = {
     decision: 'allow',
     event: firedIds.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
@@ -105,6 +128,7 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     policies: firedIds,
     session: session.authAge !== undefined ? { aal: session.aal, authAge: session.authAge, factors } : { aal: session.aal, factors }
   }
+  if (acrProves.length > 0) decision.session.acrProves = acrProves
 
   if (denies.length > 0) {
     decision.decision = 'deny'
@@ -113,7 +137,12 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     decision.challenge = { status: 403 }
     return decision
   }
-  if (unsatisfied.length > 0) return Object.assign(decision, stepUp(unsatisfied, facts, assurance))
+  if (anyUnmet) {
+    // One prompt per action: every fired step-up policy, satisfied or not, joins the merge.
+    const { reason, ...outcome } = stepUp(stepUps, p => unmetByPolicy.get(p)!, session, facts, assurance)
+    if (reason) reasons.push(reason)
+    return Object.assign(decision, outcome)
+  }
 
   if (consumes) decision.consumes = consumes
   if (facts.history.status === 'found') {
@@ -155,49 +184,6 @@ function unmetOf (policy: Policy, session: Session, facts: Facts, assurance: Ass
     if (facts.onceOnly.status !== 'found' || facts.onceOnly.consumed) unmet.push('consumed')
   }
   return unmet
-}
-
-/** Merges unsatisfied step-up policies into one requirement (SPEC §3.3). */
-function stepUp (policies: Policy[], facts: Facts, assurance: Assurance): Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> {
-  let aal: 1 | 2 | 3 = 1
-  let maxAge = Infinity
-  let allowed = null as Set<string> | null
-  for (const p of policies) {
-    if (p.require.aal > aal) aal = p.require.aal
-    if (p.require.maxAge < maxAge) maxAge = p.require.maxAge
-    if (p.require.factors !== null) {
-      const next: Set<string> = new Set(p.require.factors)
-      allowed = allowed === null ? next : new Set([...allowed].filter(f => next.has(f)))
-    }
-  }
-  const strictest = [...policies].sort((a, b) => b.require.aal - a.require.aal || a.require.maxAge - b.require.maxAge)[0]!
-  const reachable = assurance.factors.filter(f => f.maxAal >= aal && (allowed === null || allowed.has(f.name))).map(f => f.name)
-  const enrolled = facts.request.enrolledFactors
-  const factors = enrolled === undefined ? reachable : reachable.filter(f => enrolled.includes(f))
-  const acrValues = acrValuesFor(aal, factors.length > 0 ? factors : reachable, assurance)
-  const required: RequiredAuthentication = { aal, factors, maxAge, acrValues }
-
-  if (factors.length === 0) {
-    const message = reachable.length === 0
-      ? 'No authentication method can meet the combined requirements of this action.'
-      : `This action needs a stronger authentication method than the ones enrolled: enroll ${reachable.map(f => f.replace(/_/g, ' ')).join(' or ')}.`
-    return {
-      decision: 'deny',
-      event: 'auth.access_denied',
-      required,
-      enroll: reachable,
-      message,
-      challenge: { status: 403, wwwAuthenticate: unmetHeader(message) }
-    }
-  }
-  const message = strictest.message ?? GENERIC_STEP_UP
-  return {
-    decision: 'step_up',
-    event: 'auth.step_up_initiated',
-    required,
-    message,
-    challenge: { status: 401, wwwAuthenticate: stepUpHeader(message, acrValues, maxAge) }
-  }
 }
 
 /** The CEL variables, built on first use: most requests never evaluate a condition. */

@@ -4,12 +4,17 @@
  * step-up policies that use that signal and for which the fact is new. The per-tenant tables
  * are built when policies compile, so the hot path only compares numbers.
  */
-import { isFresh, type Session } from './assurance.js'
+import { isWithin, provesFactor, type Session } from './assurance.js'
 import type { Aal, Assurance, Facts, HistorySnapshot, Location, Policy, Trigger } from './model.js'
 import { readsSignal } from './needs.js'
 import { DEFAULTS, type RiskEvaluator } from './risk.js'
 
-interface User { aal: Aal, maxAge: number }
+/**
+ * What a session must meet to teach a fact some policies use: their highest AAL, smallest
+ * maxAge, and for each policy that restricts factors, one of its factors (SPEC §4 v2: else a
+ * phished password + OTP session teaches what a phishing-resistant step-up guards).
+ */
+interface User { aal: Aal, maxAge: number, factors: ReadonlyArray<readonly string[]> }
 interface WindowUser extends User { days: number }
 interface TravelUser extends User { maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number }
 
@@ -78,14 +83,20 @@ function usesOf (trigger: Trigger): SignalUse[] {
   }
 }
 
-const stricter = (a: User, b: User): User => ({ aal: a.aal >= b.aal ? a.aal : b.aal, maxAge: Math.min(a.maxAge, b.maxAge) })
+const sameFactors = (a: readonly string[], b: readonly string[]): boolean => a.length === b.length && a.every((f, i) => f === b[i])
+
+const stricter = (a: User, b: User): User => ({
+  aal: a.aal >= b.aal ? a.aal : b.aal,
+  maxAge: Math.min(a.maxAge, b.maxAge),
+  factors: [...a.factors, ...b.factors.filter(f => !a.factors.some(g => sameFactors(f, g)))]
+})
 
 function windowTable (users: WindowUser[]): WindowTable {
   const sorted = [...users].sort((a, b) => a.days - b.days)
   const table: WindowTable = { days: [], strictest: [] }
   let acc: User | undefined
   for (const u of sorted) {
-    acc = acc === undefined ? { aal: u.aal, maxAge: u.maxAge } : stricter(acc, u)
+    acc = acc === undefined ? { aal: u.aal, maxAge: u.maxAge, factors: u.factors } : stricter(acc, u)
     table.days.push(u.days)
     table.strictest.push(acc)
   }
@@ -109,7 +120,7 @@ function buildRules (policies: readonly Policy[]): LearningRules {
   const resources = new Map<string, WindowUser[]>()
   let firstFact: User | undefined
   for (const p of policies) {
-    const req = { aal: p.require.aal, maxAge: p.require.maxAge }
+    const req: User = { aal: p.require.aal, maxAge: p.require.maxAge, factors: p.require.factors === null ? [] : [p.require.factors] }
     for (const use of p.triggers.flatMap(usesOf)) {
       if (use.hasHistory === true) firstFact = firstFact === undefined ? req : stricter(firstFact, req)
       if (use.device !== undefined) device.push({ ...req, days: use.device })
@@ -168,7 +179,7 @@ function newForCount (table: WindowTable, lastSeen: number | undefined, now: num
   return lo
 }
 
-/** Does the session meet the floor and every requirement in `users` (strictest wins)? */
+/** Does the session meet the floor and every requirement in `users` (strictest wins, factors included)? */
 function strongEnough (session: Session, users: User[], assurance: Assurance): boolean {
   const floor = assurance.learnFrom
   let aal = floor.aal
@@ -176,9 +187,10 @@ function strongEnough (session: Session, users: User[], assurance: Assurance): b
   for (const u of users) {
     if (u.aal > aal) aal = u.aal
     if (u.maxAge < maxAge) maxAge = u.maxAge
+    for (const allowed of u.factors) if (!allowed.some(f => provesFactor(session, f))) return false
   }
   // maxAge 0 counts as the clock skew here, without consuming the authentication.
-  return session.aal >= aal && isFresh(session, maxAge, assurance.clockSkew)
+  return session.aal >= aal && isWithin(session, maxAge, assurance.clockSkew)
 }
 
 const stale = (lastSeen: number | undefined, days: number, now: number): boolean =>
@@ -224,6 +236,13 @@ export function learnFrom (
   return update
 }
 
+/**
+ * A location is a new fact when the move to it is impossible travel, or cannot be judged (either
+ * end's accuracy radius over maxAccuracyKm): then it needs the session the travel policies
+ * need. The first location, a judged possible move and a refresh are not new facts. An
+ * imprecise location never replaces a precise one from a session below the floor, or a coarse
+ * address (a country centroid) would hide the next jump.
+ */
 function learnLocation (
   snapshot: HistorySnapshot, location: Location, rules: LearningRules, session: Session, risk: RiskEvaluator,
   assurance: Assurance, now: number
@@ -231,9 +250,14 @@ function learnLocation (
   const last = snapshot.lastLocation
   if (!last) return true // the first location is not a new fact
   const d = DEFAULTS.impossibleTravel
-  const users = rules.location.length > 0 ? rules.location : [{ aal: assurance.learnFrom.aal, maxAge: assurance.learnFrom.maxAge, ...d }]
-  const impossibleFor = users.filter(u => risk.impossibleTravel(u.maxSpeedKmh, u.minDistanceKm, u.maxAccuracyKm).fired)
-  if (impossibleFor.length > 0) return strongEnough(session, rules.location.length > 0 ? impossibleFor : [], assurance)
+  const users: TravelUser[] = rules.location.length > 0
+    ? rules.location
+    : [{ aal: assurance.learnFrom.aal, maxAge: assurance.learnFrom.maxAge, factors: [], maxSpeedKmh: d.maxSpeedKmh, minDistanceKm: d.minDistanceKm, maxAccuracyKm: d.maxAccuracyKm }]
   const moved = last.latitude !== location.latitude || last.longitude !== location.longitude
+  const unjudgeable = (u: TravelUser): boolean => moved && (last.accuracyKm > u.maxAccuracyKm || location.accuracyKm > u.maxAccuracyKm)
+  const newFor = users.filter(u => unjudgeable(u) || risk.impossibleTravel(u.maxSpeedKmh, u.minDistanceKm, u.maxAccuracyKm).fired)
+  if (newFor.length > 0) return strongEnough(session, rules.location.length > 0 ? newFor : [], assurance)
+  const precision = Math.min(...users.map(u => u.maxAccuracyKm))
+  if (location.accuracyKm > precision && last.accuracyKm <= precision && !strongEnough(session, [], assurance)) return false
   return moved || needsRefresh(last.at, now)
 }

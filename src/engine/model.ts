@@ -7,21 +7,49 @@ export type Aal = 0 | 1 | 2 | 3
 export type Effect = 'step_up' | 'deny'
 export type Mode = 'enforce' | 'report'
 
+/** NIST SP 800-63B factor categories: something you know, have, are. */
+export type FactorCategory = 'know' | 'have' | 'are'
+
 export interface FactorClass {
   name: string
+  category: FactorCategory
   amr: string[]
   maxAal: 1 | 2 | 3
   phishingResistant: boolean
+  /** A `have` class that verifies the user itself (a passkey): multi-factor on its own. */
+  multiFactor: boolean
+}
+
+/** What an acr value means: the AAL it stands for and the factor classes it proves (one of them was used). */
+export interface AcrMeaning {
+  aal: Aal
+  proves: readonly string[]
+}
+
+/** A step-up claim without auth_time (`su: true`): counts as an authentication `maxAge` seconds old. */
+export interface StepUpClaim {
+  claim: string
+  maxAge: number
+}
+
+/** What the token's issuer declares, set by the token verifier (raw claims leave it undefined). */
+export interface IssuerAssurance {
+  /** Merged over `assurance.acr`. */
+  acr?: Record<string, { aal: Aal, proves?: string[] }>
+  stepUpClaim?: StepUpClaim
 }
 
 export interface Assurance {
-  /** acr value -> AAL. Unknown values count for nothing. */
-  acr: ReadonlyMap<string, Aal>
+  /** acr value -> meaning. Unknown values count for nothing. */
+  acr: ReadonlyMap<string, AcrMeaning>
   /** Strongest first: highest AAL, then phishing-resistant, then declaration order. */
   factors: readonly FactorClass[]
   factorByName: ReadonlyMap<string, FactorClass>
   amrToFactor: ReadonlyMap<string, FactorClass>
+  /** amr values that verify the user (know or are) without being a factor class: a PIN, a biometric. */
   userVerification: ReadonlySet<string>
+  /** The step-up claim honoured when the request names no issuer; undefined = none. */
+  stepUpClaim: StepUpClaim | undefined
   clockSkew: number
   challengeAcr: { aal1: string[], aal2: string[], aal2PhishingResistant: string[], aal3: string[] }
   learnFrom: { aal: Aal, maxAge: number }
@@ -52,13 +80,16 @@ export type Trigger =
   | { kind: 'always' }
   | { kind: 'condition', program: ConditionProgram }
   | { kind: 'newDevice', days: number }
-  | { kind: 'newCountry', days: number }
-  | { kind: 'impossibleTravel', maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number }
+  | { kind: 'newCountry', days: number, unknownLocation: UnknownLocation }
+  | { kind: 'impossibleTravel', maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number, unknownLocation: UnknownLocation }
   | { kind: 'riskScore', atLeast: number }
   | { kind: 'ipList', lists: string[] }
   | { kind: 'firstAccess', resource: string, days: number }
 
 export type TriggerKind = Trigger['kind']
+
+/** What a location trigger does when the request has no location: fire (fail closed, the default) or skip. */
+export type UnknownLocation = 'fire' | 'ignore'
 
 export interface Requirement {
   aal: 1 | 2 | 3
@@ -66,6 +97,8 @@ export interface Requirement {
   factors: string[] | null
   /** Seconds; 0 = once-only. */
   maxAge: number
+  /** OAuth scopes the token must hold, every one of them (empty = none). */
+  scopes: readonly string[]
 }
 
 export interface Policy {
@@ -136,6 +169,10 @@ export interface DecisionRequest {
   deviceId: string | undefined
   resource: string | undefined
   context: Record<string, unknown>
+  /** What the token's issuer declares (acr meanings, step-up claim); set by the token verifier only. */
+  issuer?: IssuerAssurance
+  /** The token is DPoP-bound (RFC 9449): challenges use the DPoP scheme. Set by the token verifier. */
+  dpopBound?: boolean
 }
 
 export interface Facts {

@@ -20,7 +20,7 @@ export function conditionNeeds (reads: ReadonlySet<string>): SignalNeeds {
   const sig = readsSignal(reads)
   return {
     history: sig('newDevice') || sig('newCountry') || sig('impossibleTravel') || sig('hasHistory') || sig('travel') || sig('riskScore'),
-    geo: reads.has('geo') || sig('newCountry') || sig('impossibleTravel') || sig('travel') || sig('riskScore'),
+    geo: reads.has('geo') || sig('locationKnown') || sig('newCountry') || sig('impossibleTravel') || sig('travel') || sig('riskScore'),
     ipLists: sig('ipLists') || sig('riskScore')
   }
 }

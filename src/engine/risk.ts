@@ -3,7 +3,7 @@
  * whose facts could not be gathered fires, and says so (SPEC §6: never fail open).
  */
 import { distanceKm } from './geo.js'
-import type { Assurance, Facts, Location, Trigger } from './model.js'
+import type { Assurance, Facts, Location, Trigger, UnknownLocation } from './model.js'
 import { conditionNeeds } from './needs.js'
 
 export interface TriggerResult {
@@ -17,8 +17,8 @@ const NOT_FIRED: TriggerResult = { fired: false }
 
 export const DEFAULTS = {
   newDevice: { days: 30 },
-  newCountry: { days: 14 },
-  impossibleTravel: { maxSpeedKmh: 900, minDistanceKm: 100, maxAccuracyKm: 200 },
+  newCountry: { days: 14, unknownLocation: 'fire' as UnknownLocation },
+  impossibleTravel: { maxSpeedKmh: 900, minDistanceKm: 100, maxAccuracyKm: 200, unknownLocation: 'fire' as UnknownLocation },
   firstAccess: { days: 30 }
 } as const
 
@@ -60,6 +60,18 @@ export class RiskEvaluator {
     return g.status === 'unavailable' ? `geo lookup unavailable (${g.reason}): fails closed` : undefined
   }
 
+  /**
+   * Why the request has no location, when it has none (SPEC §3.1: an unknown location fails
+   * closed). A geo database that is unavailable is a different failure (geoUnavailable).
+   */
+  private locationUnknown (needCountry: boolean): string | undefined {
+    const g = this.facts.geo
+    const ip = this.facts.request.ip
+    if (g.status === 'none') return ip === undefined ? 'location unknown (the request has no ip): fails closed' : `location unknown (no location for ${ip}): fails closed`
+    if (g.status === 'found' && needCountry && !g.location.country) return `location unknown (no country for ${ip ?? 'the address'}): fails closed`
+    return undefined
+  }
+
   private snapshot (): NonNullable<Extract<Facts['history'], { status: 'found' }>['snapshot']> | undefined {
     return this.facts.history.status === 'found' ? this.facts.history.snapshot : undefined
   }
@@ -80,10 +92,12 @@ export class RiskEvaluator {
     })
   }
 
-  newCountry (days: number): TriggerResult {
-    return this.cached(`nc:${days}`, () => {
+  newCountry (days: number, unknownLocation: UnknownLocation = 'fire'): TriggerResult {
+    return this.cached(`nc:${days}:${unknownLocation}`, () => {
       const geoDown = this.geoUnavailable()
       if (geoDown) return { fired: true, detail: geoDown }
+      const unknown = this.locationUnknown(true)
+      if (unknown) return unknownLocation === 'ignore' ? NOT_FIRED : { fired: true, detail: unknown, figures: { country: null, lastSeen: null } }
       if (this.facts.geo.status !== 'found' || !this.facts.geo.location.country) return NOT_FIRED
       const down = this.unavailable()
       if (down) return { fired: true, detail: down }
@@ -118,10 +132,12 @@ export class RiskEvaluator {
     return { distanceKm: distance, elapsedSeconds: elapsed, speedKmh: effective / (elapsed / 3600), from: last, to }
   }
 
-  impossibleTravel (maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number): TriggerResult {
-    return this.cached(`it:${maxSpeedKmh}:${minDistanceKm}:${maxAccuracyKm}`, () => {
+  impossibleTravel (maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number, unknownLocation: UnknownLocation = 'fire'): TriggerResult {
+    return this.cached(`it:${maxSpeedKmh}:${minDistanceKm}:${maxAccuracyKm}:${unknownLocation}`, () => {
       const geoDown = this.geoUnavailable()
       if (geoDown) return { fired: true, detail: geoDown }
+      const unknown = this.locationUnknown(false)
+      if (unknown) return unknownLocation === 'ignore' ? NOT_FIRED : { fired: true, detail: unknown }
       if (this.facts.geo.status !== 'found') return NOT_FIRED
       const down = this.unavailable()
       if (down) return { fired: true, detail: down }
@@ -199,6 +215,7 @@ export class RiskEvaluator {
       newCountry: this.newCountry(d.newCountry.days).fired,
       impossibleTravel: this.impossibleTravel(d.impossibleTravel.maxSpeedKmh, d.impossibleTravel.minDistanceKm, d.impossibleTravel.maxAccuracyKm).fired,
       hasHistory: this.snapshot()?.hasHistory ?? false,
+      locationKnown: this.facts.geo.status === 'found',
       ipLists: this.facts.ipLists,
       riskScore: this.riskScore().score
     }
@@ -211,8 +228,8 @@ export class RiskEvaluator {
   evaluate (trigger: Exclude<Trigger, { kind: 'always' } | { kind: 'condition' }>): TriggerResult {
     switch (trigger.kind) {
       case 'newDevice': return this.newDevice(trigger.days)
-      case 'newCountry': return this.newCountry(trigger.days)
-      case 'impossibleTravel': return this.impossibleTravel(trigger.maxSpeedKmh, trigger.minDistanceKm, trigger.maxAccuracyKm)
+      case 'newCountry': return this.newCountry(trigger.days, trigger.unknownLocation)
+      case 'impossibleTravel': return this.impossibleTravel(trigger.maxSpeedKmh, trigger.minDistanceKm, trigger.maxAccuracyKm, trigger.unknownLocation)
       case 'riskScore': return this.riskScoreTrigger(trigger.atLeast)
       case 'ipList': return this.ipList(trigger.lists)
       case 'firstAccess': return this.firstAccess(trigger.resource, trigger.days)

@@ -27,6 +27,7 @@ const env = new Environment({
       newCountry: 'bool',
       impossibleTravel: 'bool',
       hasHistory: 'bool',
+      locationKnown: 'bool',
       travel: { distanceKm: 'double', elapsedSeconds: 'double', speedKmh: 'double' },
       ipLists: 'list<string>',
       riskScore: 'double'

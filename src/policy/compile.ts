@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { sortProblems, type PolicyProblem } from '../errors.js'
 import { buildAssurance, DEFAULT_ACR, DEFAULT_FACTORS } from '../engine/assurance.js'
 import { buildLearning } from '../engine/learning.js'
-import type { Aal, Assurance, FactorClass, Policy, SignalNeeds, Trigger } from '../engine/model.js'
+import type { Aal, AcrMeaning, Assurance, FactorCategory, FactorClass, Policy, SignalNeeds, Trigger, UnknownLocation } from '../engine/model.js'
 import { needsOf } from '../engine/needs.js'
 import { buildPolicySet, type CompiledPolicySet } from '../engine/policy-set.js'
 import { DEFAULTS } from '../engine/risk.js'
@@ -32,14 +32,15 @@ interface RawPolicy {
   actions: string[]
   when?: Array<Record<string, Record<string, unknown> | string | null>>
   effect?: 'step_up' | 'deny'
-  require?: { aal?: 1 | 2 | 3, factors?: string[], maxAge?: Duration }
+  require?: { aal?: 1 | 2 | 3, factors?: string[], maxAge?: Duration, scopes?: string[] }
   message?: string
   mode?: 'enforce' | 'report'
 }
 interface RawAssurance {
-  acr?: Record<string, Aal>
-  factors?: Record<string, { amr?: string[], maxAal?: 1 | 2 | 3, phishingResistant?: boolean }>
+  acr?: Record<string, Aal | { aal: Aal, proves?: string[] }>
+  factors?: Record<string, { category?: FactorCategory, amr?: string[], maxAal?: 1 | 2 | 3, phishingResistant?: boolean, multiFactor?: boolean }>
   userVerification?: string[]
+  stepUpClaim?: { claim: string, maxAge: Duration }
   clockSkew?: Duration
   challengeAcr?: Partial<Assurance['challengeAcr']>
   learnFrom?: { aal?: Aal, maxAge?: Duration }
@@ -115,7 +116,7 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
   const raw = holder.raw.assurance!
   const at = (...path: Path): Path => ['assurance', ...path]
 
-  const factors = DEFAULT_FACTORS.map(f => ({ ...f, amr: [...f.amr] }))
+  const factors: FactorClass[] = DEFAULT_FACTORS.map(f => ({ ...f, amr: [...f.amr] }))
   const claimed = new Map<string, string>()
   for (const [name, spec] of Object.entries(raw.factors ?? {})) {
     let factor = factors.find(f => f.name === name)
@@ -124,11 +125,16 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
         report.error(holder.parsed, at('factors', name), 'a new factor class needs amr and maxAal')
         continue
       }
-      factor = { name, amr: [], maxAal: spec.maxAal, phishingResistant: spec.phishingResistant ?? false }
+      factor = { name, category: 'have', amr: [], maxAal: spec.maxAal, phishingResistant: false, multiFactor: false }
       factors.push(factor)
     }
+    if (spec.category !== undefined) factor.category = spec.category
     if (spec.maxAal !== undefined) factor.maxAal = spec.maxAal
     if (spec.phishingResistant !== undefined) factor.phishingResistant = spec.phishingResistant
+    if (spec.multiFactor !== undefined) factor.multiFactor = spec.multiFactor
+    if (factor.multiFactor && factor.category !== 'have') {
+      report.error(holder.parsed, at('factors', name, 'multiFactor'), `only a have class can be multi-factor on its own (this one is ${factor.category})`)
+    }
     if (spec.amr) {
       for (const value of spec.amr) {
         const other = claimed.get(value)
@@ -144,10 +150,28 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
   if (clockSkew !== undefined && clockSkew > MAX_CLOCK_SKEW) {
     report.error(holder.parsed, at('clockSkew'), `at most ${MAX_CLOCK_SKEW / 60}m: a larger skew would let old authentications pass as fresh`)
   }
+  const kept = factors.filter(f => f.amr.length > 0)
+  const known = new Set(kept.map(f => f.name))
+  const acr: Record<string, AcrMeaning> = {}
+  // A default that names a class the configuration removed (its amr values all moved) proves the others.
+  for (const [value, m] of Object.entries(DEFAULT_ACR)) acr[value] = { aal: m.aal, proves: m.proves.filter(f => known.has(f)) }
+  for (const [value, spec] of Object.entries(raw.acr ?? {})) {
+    if (typeof spec === 'number') { acr[value] = { aal: spec, proves: [] }; continue }
+    const proves = spec.proves ?? []
+    proves.forEach((f, i) => {
+      if (!known.has(f)) report.error(holder.parsed, at('acr', value, 'proves', i), `unknown factor class "${f}"; known: ${[...known].join(', ')}`)
+    })
+    acr[value] = { aal: spec.aal, proves }
+  }
+  const stepUpClaim = raw.stepUpClaim === undefined ? undefined : { claim: raw.stepUpClaim.claim, maxAge: toSeconds(raw.stepUpClaim.maxAge) }
+  if (stepUpClaim !== undefined && stepUpClaim.maxAge === 0) {
+    report.error(holder.parsed, at('stepUpClaim', 'maxAge'), 'must be more than 0: the claim says a step-up happened within that time')
+  }
   return buildAssurance({
-    acr: { ...DEFAULT_ACR, ...raw.acr },
-    factors: factors.filter(f => f.amr.length > 0) as FactorClass[],
+    acr,
+    factors: kept,
     ...(raw.userVerification ? { userVerification: raw.userVerification } : {}),
+    ...(stepUpClaim !== undefined ? { stepUpClaim } : {}),
     ...(clockSkew !== undefined ? { clockSkew } : {}),
     ...(raw.challengeAcr ? { challengeAcr: raw.challengeAcr } : {}),
     learnFrom: {
@@ -204,7 +228,7 @@ function compilePolicy (raw: RawPolicy, parsed: ParsedFile, path: Path, assuranc
     actions: raw.actions,
     triggers,
     effect,
-    require: { aal, factors, maxAge: raw.require?.maxAge === undefined ? 900 : toSeconds(raw.require.maxAge) },
+    require: { aal, factors, maxAge: raw.require?.maxAge === undefined ? 900 : toSeconds(raw.require.maxAge), scopes: raw.require?.scopes ?? [] },
     message: raw.message,
     mode,
     needs
@@ -229,10 +253,10 @@ function compileTrigger (entry: Record<string, unknown>, path: Path, parsed: Par
     case 'newDevice':
       return { kind: 'newDevice', days: num('days', DEFAULTS.newDevice.days) }
     case 'newCountry':
-      return { kind: 'newCountry', days: num('days', DEFAULTS.newCountry.days) }
+      return { kind: 'newCountry', days: num('days', DEFAULTS.newCountry.days), unknownLocation: (params.unknownLocation as UnknownLocation | undefined) ?? 'fire' }
     case 'impossibleTravel': {
       const d = DEFAULTS.impossibleTravel
-      return { kind: 'impossibleTravel', maxSpeedKmh: num('maxSpeedKmh', d.maxSpeedKmh), minDistanceKm: num('minDistanceKm', d.minDistanceKm), maxAccuracyKm: num('maxAccuracyKm', d.maxAccuracyKm) }
+      return { kind: 'impossibleTravel', maxSpeedKmh: num('maxSpeedKmh', d.maxSpeedKmh), minDistanceKm: num('minDistanceKm', d.minDistanceKm), maxAccuracyKm: num('maxAccuracyKm', d.maxAccuracyKm), unknownLocation: (params.unknownLocation as UnknownLocation | undefined) ?? 'fire' }
     }
     case 'riskScore':
       return { kind: 'riskScore', atLeast: params.atLeast as number }

@@ -28,6 +28,14 @@ const nullableObject = (properties: Record<string, unknown>, description: string
   ]
 })
 
+const unknownLocation = {
+  enum: ['fire', 'ignore'],
+  description: 'When the request has no location (no ip, a private address, one the database does not place): fire (default, fail closed) or ignore.'
+}
+
+/** An OAuth scope token (RFC 6749 §3.3). */
+const scopeToken = { type: 'string', minLength: 1, maxLength: 200, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' }
+
 const trigger = {
   type: 'object',
   description: 'One trigger; any one trigger of a policy fires it.',
@@ -37,11 +45,12 @@ const trigger = {
   properties: {
     condition: { type: 'string', minLength: 1, maxLength: 4096, description: 'A CEL expression that fires the policy when true.' },
     newDevice: nullableObject({ days }, 'The device fingerprint was not seen on an allowed request within `days` (default 30).'),
-    newCountry: nullableObject({ days }, "The IP's country was not seen on an allowed request within `days` (default 14)."),
+    newCountry: nullableObject({ days, unknownLocation }, "The IP's country was not seen on an allowed request within `days` (default 14)."),
     impossibleTravel: nullableObject({
       maxSpeedKmh: { type: 'number', exclusiveMinimum: 0, maximum: 100000 },
       minDistanceKm: { type: 'number', minimum: 0, maximum: 40075 },
-      maxAccuracyKm: { type: 'number', minimum: 0, maximum: 20000 }
+      maxAccuracyKm: { type: 'number', minimum: 0, maximum: 20000 },
+      unknownLocation
     }, 'Travel from the last allowed location faster than `maxSpeedKmh` (defaults 900, 100, 200).'),
     riskScore: {
       type: 'object',
@@ -101,7 +110,8 @@ const policy = {
       properties: {
         aal: { enum: [1, 2, 3], description: 'Target authenticator assurance level (default 2).' },
         factors: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 } },
-        maxAge: { ...duration, description: 'How long the elevated session stays valid (default 15m); 0 = every time.' }
+        maxAge: { ...duration, description: 'How long the elevated session stays valid (default 15m); 0 = every time.' },
+        scopes: { type: 'array', minItems: 1, uniqueItems: true, items: scopeToken, description: 'OAuth scopes the token must hold, every one (its `scope` or `scp` claim).' }
       }
     },
     message: { type: 'string', minLength: 1, maxLength: 1000 },
@@ -113,11 +123,15 @@ const factorClass = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    category: { enum: ['know', 'have', 'are'], description: 'Something you know, have or are (default for a new class: have).' },
     amr: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 } },
     maxAal: { enum: [1, 2, 3] },
-    phishingResistant: { type: 'boolean' }
+    phishingResistant: { type: 'boolean' },
+    multiFactor: { type: 'boolean', description: 'A have class that verifies the user itself (a passkey): multi-factor on its own.' }
   }
 }
+
+const aalValue = { enum: [0, 1, 2, 3] }
 
 const acrList = { type: 'array', minItems: 1, items: { type: 'string', minLength: 1, pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$' } }
 
@@ -127,8 +141,21 @@ const assurance = {
   properties: {
     acr: {
       type: 'object',
-      description: 'Extra or replaced acr -> AAL mappings.',
-      additionalProperties: { enum: [0, 1, 2, 3] }
+      description: 'Extra or replaced acr values: an AAL, or { aal, proves } with the factor classes the value proves.',
+      additionalProperties: {
+        anyOf: [
+          aalValue,
+          {
+            type: 'object',
+            additionalProperties: false,
+            required: ['aal'],
+            properties: {
+              aal: aalValue,
+              proves: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, description: 'Factor classes a session with this acr proves (one of them was used).' }
+            }
+          }
+        ]
+      }
     },
     factors: {
       type: 'object',
@@ -136,7 +163,17 @@ const assurance = {
       propertyNames: { pattern: '^[a-z][a-z0-9_]{0,31}$' },
       additionalProperties: factorClass
     },
-    userVerification: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 } },
+    userVerification: { type: 'array', uniqueItems: true, items: { type: 'string', minLength: 1 }, description: 'amr values that verify the user (a PIN, a biometric) without being a factor class.' },
+    stepUpClaim: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['claim', 'maxAge'],
+      properties: {
+        claim: { type: 'string', minLength: 1, maxLength: 100 },
+        maxAge: duration
+      },
+      description: 'A boolean claim meaning "stepped up within maxAge" (Descope su); the session then counts as maxAge old. Default: none.'
+    },
     clockSkew: duration,
     challengeAcr: {
       type: 'object',

@@ -1,0 +1,108 @@
+/**
+ * Combining fired step-up policies into one requirement (SPEC §3.3): when any is unmet, every
+ * fired step-up policy joins the merge, so the user is asked once per action — the highest
+ * AAL, the intersection of the allowed factors, the smallest maxAge, the union of the scopes,
+ * the message of the strictest policy. Then the challenge: RFC 9470 step-up, RFC 6750
+ * insufficient_scope, or a deny when no step-up can help (no class can meet the requirement,
+ * or the challenge would ask for what the session already holds).
+ */
+import { isAssuranceUnmet, isDpopBound, isFresh, type Session, type Unmet } from './assurance.js'
+import { acrValuesFor, GENERIC_STEP_UP, insufficientScopeHeader, stepUpHeader, unmetHeader, type Scheme } from './challenge.js'
+import type { Decision, Reason, RequiredAuthentication } from './decide.js'
+import type { Assurance, Facts, Policy } from './model.js'
+
+export type StepUpOutcome = Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> & {
+  /** Why a step-up became a deny, when it says more than the policies' own reasons. */
+  reason?: Reason
+}
+
+export const FUTILE_MESSAGE = 'The authentication this action requires cannot be requested from your identity provider.'
+
+const list = (items: Iterable<string>): string => `[${[...items].join(', ')}]`
+
+/** The strictest policy: highest AAL, then smallest maxAge (first in order on a tie). */
+export function strictestOf (policies: readonly Policy[]): Policy {
+  let best = policies[0]!
+  for (const p of policies) {
+    if (p.require.aal > best.require.aal || (p.require.aal === best.require.aal && p.require.maxAge < best.require.maxAge)) best = p
+  }
+  return best
+}
+
+/**
+ * Merges `policies` (every fired step-up policy, at least one unmet) into one requirement and
+ * its challenge. `unmetOf` says what the session lacks for each one.
+ */
+export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => readonly Unmet[], session: Session, facts: Facts, assurance: Assurance): StepUpOutcome {
+  let aal: 1 | 2 | 3 = 1
+  let maxAge = Infinity
+  let allowed = null as Set<string> | null
+  const scopes = new Set<string>()
+  let assuranceUnmet = false
+  let scopeUnmet = false
+  for (const p of policies) {
+    if (p.require.aal > aal) aal = p.require.aal
+    if (p.require.maxAge < maxAge) maxAge = p.require.maxAge
+    if (p.require.factors !== null) {
+      const next: Set<string> = new Set(p.require.factors)
+      allowed = allowed === null ? next : new Set([...allowed].filter(f => next.has(f)))
+    }
+    for (const s of p.require.scopes) scopes.add(s)
+    for (const u of unmetOf(p)) {
+      if (isAssuranceUnmet(u)) assuranceUnmet = true
+      else scopeUnmet = true
+    }
+  }
+  const strictest = strictestOf(policies)
+  const reachable = assurance.factors.filter(f => f.maxAal >= aal && (allowed === null || allowed.has(f.name))).map(f => f.name)
+  const enrolled = facts.request.enrolledFactors
+  const factors = enrolled === undefined ? reachable : reachable.filter(f => enrolled.includes(f))
+  const acrValues = acrValuesFor(aal, factors.length > 0 ? factors : reachable, assurance)
+  const required: RequiredAuthentication = { aal, factors, maxAge, acrValues }
+  if (scopes.size > 0) required.scopes = [...scopes]
+  const scheme: Scheme = isDpopBound(facts.request.claims, facts.request.dpopBound) ? 'DPoP' : 'Bearer'
+  const deny = (message: string, enroll: string[], reason?: Reason): StepUpOutcome => ({
+    decision: 'deny',
+    event: 'auth.access_denied',
+    required,
+    enroll,
+    message,
+    challenge: { status: 403, wwwAuthenticate: unmetHeader(message, scheme) },
+    ...(reason ? { reason } : {})
+  })
+
+  if (assuranceUnmet && factors.length === 0) {
+    const message = reachable.length === 0
+      ? 'No authentication method can meet the combined requirements of this action.'
+      : `This action needs a stronger authentication method than the ones enrolled: enroll ${reachable.map(f => f.replace(/_/g, ' ')).join(' or ')}.`
+    return deny(message, reachable)
+  }
+  // No futile challenge: asking for an acr the session already holds, with no max_age forcing
+  // a new authentication, cannot give a session that satisfies the requirement.
+  if (assuranceUnmet && session.acr !== undefined && acrValues.includes(session.acr) && maxAge > 0 && isFresh(session, maxAge, assurance.clockSkew)) {
+    const what = allowed === null ? `aal ${aal}` : `aal ${aal}, factors ${list(allowed)}`
+    return deny(FUTILE_MESSAGE, [], {
+      policy: strictest.id,
+      trigger: 'challenge',
+      outcome: 'deny',
+      detail: `no configured acr value expresses the requirement (${what}): the session already holds acr "${session.acr}", one of the acr_values the challenge would send`
+    })
+  }
+  const message = strictest.message ?? GENERIC_STEP_UP
+  if (!assuranceUnmet) {
+    return {
+      decision: 'step_up',
+      event: 'auth.step_up_initiated',
+      required,
+      message,
+      challenge: { status: 403, wwwAuthenticate: insufficientScopeHeader(message, [...scopes], scheme) }
+    }
+  }
+  return {
+    decision: 'step_up',
+    event: 'auth.step_up_initiated',
+    required,
+    message,
+    challenge: { status: 401, wwwAuthenticate: stepUpHeader(message, acrValues, maxAge, scheme, scopeUnmet ? [...scopes] : undefined) }
+  }
+}
