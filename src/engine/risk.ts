@@ -97,7 +97,7 @@ export class RiskEvaluator {
       const geoDown = this.geoUnavailable()
       if (geoDown) return { fired: true, detail: geoDown }
       const unknown = this.locationUnknown(true)
-      if (unknown) return unknownLocation === 'ignore' ? NOT_FIRED : { fired: true, detail: unknown, figures: { country: null, lastSeen: null } }
+      if (unknown) return unknownLocation === 'ignore' ? NOT_FIRED : { fired: true, detail: unknown }
       if (this.facts.geo.status !== 'found' || !this.facts.geo.location.country) return NOT_FIRED
       const down = this.unavailable()
       if (down) return { fired: true, detail: down }

@@ -6,9 +6,12 @@
  * - a policy that an overriding policy replaces everywhere it applies;
  * - two step-up policies that can apply to the same request but whose requirements cannot be
  *   met together (their `factors` have no class in common, or none that reaches the AAL);
+ * - a requirement that no configured acr value expresses (its challenge can be futile);
  * - triggers whose parameters make them never fire;
  * - a condition reading a `context` field without `has()`.
  */
+import { acrExpresses } from '../engine/assurance.js'
+import { acrValuesFor } from '../engine/challenge.js'
 import { MAX_DISTANCE_KM } from '../engine/geo.js'
 import type { Assurance, Policy } from '../engine/model.js'
 import type { ListSource, Path } from './source.js'
@@ -180,6 +183,7 @@ export function lintPolicies (policies: readonly Policy[], assurance: Assurance,
     checkOverrideReach(policies, byId, warn)
     checkAlwaysOverridden(policies, warn)
     checkConflictingRequirements(policies, assurance, warn)
+    checkAcrExpresses(policies, assurance, warn)
     checkTriggers(policies, lists, warn)
   } finally {
     explored.clear()
@@ -291,6 +295,34 @@ function checkConflictingRequirements (policies: readonly Policy[], assurance: A
     const named = others.slice(0, MAX_LISTED).map(id => `"${id}"`).join(', ')
     const more = others.length === 0 ? '' : `; likewise with ${named}${others.length > MAX_LISTED ? ` and ${others.length - MAX_LISTED} more` : ''}`
     warn(q, q.require.factors === null ? ['require'] : ['require', 'factors'], first + more)
+  }
+}
+
+/**
+ * (f) A requirement whose challenge asks only for acr values that do not express it: a session
+ * that already holds one of them cannot be helped by a step-up, so it is denied
+ * (unmet_authentication_requirements) rather than asked in a loop. Tell the author while they
+ * can still map an acr value that proves the classes (assurance.acr) and ask for it
+ * (assurance.challengeAcr).
+ */
+function checkAcrExpresses (policies: readonly Policy[], assurance: Assurance, warn: Warn): void {
+  const seen = new Map<string, string | undefined>()
+  for (const p of policies) {
+    if (p.effect !== 'step_up') continue
+    const { aal, factors } = p.require
+    const key = `${aal}|${factors?.join('\u0000') ?? ''}`
+    let message = seen.get(key)
+    if (!seen.has(key)) {
+      const reachable = assurance.factors.filter(f => f.maxAal >= aal && (factors === null || factors.includes(f.name))).map(f => f.name)
+      const acrValues = acrValuesFor(aal, reachable, assurance)
+      message = reachable.length === 0 || acrValues.some(v => acrExpresses(v, { aal, factors }, assurance))
+        ? undefined
+        : `no configured acr value expresses this requirement (aal ${aal}${factors ? `, factors ${list(factors)}` : ''}): its challenge asks for ${list(acrValues)}, ` +
+          `${factors ? 'which prove none of these classes' : 'which map to a lower AAL'}, so a session that already holds one of them is denied (unmet_authentication_requirements) instead of stepped up; ` +
+          `map an acr value that ${factors ? 'proves one of them (assurance.acr: { aal, proves })' : `reaches aal ${aal}`} and list it in assurance.challengeAcr`
+      seen.set(key, message)
+    }
+    if (message !== undefined) warn(p, factors ? ['require', 'factors'] : ['require'], message)
   }
 }
 
