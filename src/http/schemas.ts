@@ -90,7 +90,8 @@ export const decisionSchema = {
         aal: { type: 'integer' },
         factors: { type: 'array', items: { type: 'string' } },
         maxAge: { type: 'integer' },
-        acrValues: { type: 'array', items: { type: 'string' } }
+        acrValues: { type: 'array', items: { type: 'string' } },
+        scopes: { type: 'array', items: { type: 'string' }, description: 'OAuth scopes the new token must hold, every one.' }
       }
     },
     challenge: {
@@ -121,7 +122,8 @@ export const decisionSchema = {
       properties: {
         aal: { type: 'integer' },
         authAge: { type: 'integer' },
-        factors: { type: 'array', items: { type: 'string' } }
+        factors: { type: 'array', items: { type: 'string' } },
+        acrProves: { type: 'array', items: { type: 'string' }, description: 'Factor classes the acr proves (one of them was used).' }
       }
     },
     reportOnly: {
