@@ -17,8 +17,8 @@ const NOT_FIRED: TriggerResult = { fired: false }
 
 export const DEFAULTS = {
   newDevice: { days: 30 },
-  newCountry: { days: 14, unknownLocation: 'fire' as UnknownLocation },
-  impossibleTravel: { maxSpeedKmh: 900, minDistanceKm: 100, maxAccuracyKm: 200, unknownLocation: 'fire' as UnknownLocation },
+  newCountry: { days: 14 },
+  impossibleTravel: { maxSpeedKmh: 900, minDistanceKm: 100, maxAccuracyKm: 200 },
   firstAccess: { days: 30 }
 } as const
 
@@ -178,14 +178,20 @@ export class RiskEvaluator {
     }
   }
 
-  /** The larger of the caller's score and 1 - Π(1 - wᵢ) over the default-parameter signals that fired. */
+  /**
+   * The larger of the caller's score and 1 - Π(1 - wᵢ) over the default-parameter signals that
+   * fired. An unknown location fires no location signal here (nor in CEL): only the
+   * newCountry / impossibleTravel triggers fail closed on it, each with its own opt-out, and
+   * conditions read `signals.locationKnown`. Counted here, a request without an ip would score
+   * 0.72 from the two signals standing for one missing fact.
+   */
   riskScore (): { score: number, failed: string | undefined, signals: string[] } {
     const w = this.assurance.riskWeights
     const d = DEFAULTS
     const parts: Array<[string, number, TriggerResult]> = [
       ['newDevice', w.newDevice, this.newDevice(d.newDevice.days)],
-      ['newCountry', w.newCountry, this.newCountry(d.newCountry.days)],
-      ['impossibleTravel', w.impossibleTravel, this.impossibleTravel(d.impossibleTravel.maxSpeedKmh, d.impossibleTravel.minDistanceKm, d.impossibleTravel.maxAccuracyKm)]
+      ['newCountry', w.newCountry, this.newCountry(d.newCountry.days, 'ignore')],
+      ['impossibleTravel', w.impossibleTravel, this.impossibleTravel(d.impossibleTravel.maxSpeedKmh, d.impossibleTravel.minDistanceKm, d.impossibleTravel.maxAccuracyKm, 'ignore')]
     ]
     let keep = 1
     const fired: string[] = []
@@ -206,14 +212,17 @@ export class RiskEvaluator {
     return { fired: true, detail: `risk score ${r.score} >= ${atLeast}`, figures: { score: r.score, signals: r.signals } }
   }
 
-  /** The `signals` variable of CEL conditions, with every trigger at its default parameters. */
+  /**
+   * The `signals` variable of CEL conditions, with every trigger at its default parameters; an
+   * unknown location is `locationKnown: false`, not a new country or impossible travel.
+   */
   celSignals (): Record<string, unknown> {
     const d = DEFAULTS
     const travel = this.travel()
     const signals: Record<string, unknown> = {
       newDevice: this.newDevice(d.newDevice.days).fired,
-      newCountry: this.newCountry(d.newCountry.days).fired,
-      impossibleTravel: this.impossibleTravel(d.impossibleTravel.maxSpeedKmh, d.impossibleTravel.minDistanceKm, d.impossibleTravel.maxAccuracyKm).fired,
+      newCountry: this.newCountry(d.newCountry.days, 'ignore').fired,
+      impossibleTravel: this.impossibleTravel(d.impossibleTravel.maxSpeedKmh, d.impossibleTravel.minDistanceKm, d.impossibleTravel.maxAccuracyKm, 'ignore').fired,
       hasHistory: this.snapshot()?.hasHistory ?? false,
       locationKnown: this.facts.geo.status === 'found',
       ipLists: this.facts.ipLists,

@@ -54,8 +54,9 @@ t.test('a device known before the outage does not let an AAL 1 session through d
   const { app } = await buildTestApp({ geo, history: store })
   t.teardown(() => app.close())
 
-  // Healthy: a fresh AAL 2 session makes the phone known; then a password session on it is allowed.
-  t.equal((await decide(app, profileUpdate('outage-2', ['pwd', 'otp'], 'phone-2'))).decision, 'allow')
+  // Healthy: a fresh phishing-resistant AAL 2 session makes the phone known (high-risk-step-up,
+  // which reads the device signal, restricts factors); then a password session on it is allowed.
+  t.equal((await decide(app, profileUpdate('outage-2', ['passkey'], 'phone-2'))).decision, 'allow')
   t.equal((await decide(app, profileUpdate('outage-2', ['pwd'], 'phone-2', 3600))).decision, 'allow', 'control: the known device does not fire')
 
   store.fail.read = store.fail.record = store.fail.consume = true
@@ -79,7 +80,7 @@ t.test('a record failure only means nothing was learnt (more step-ups, never few
   store.fail.record = true
   const { app } = await buildTestApp({ geo, history: store })
   t.teardown(() => app.close())
-  t.equal((await decide(app, profileUpdate('outage-3', ['pwd', 'otp'], 'phone-3'))).decision, 'allow', 'the satisfied policy still allows')
+  t.equal((await decide(app, profileUpdate('outage-3', ['passkey'], 'phone-3'))).decision, 'allow', 'the satisfied policy still allows')
   t.ok(store.calls.includes('record'), 'learning was attempted')
   t.equal((await decide(app, profileUpdate('outage-3', ['pwd'], 'phone-3', 3600))).decision, 'step_up', 'the device was not learnt')
 })
