@@ -73,12 +73,13 @@ t.test('stepup check', async t => {
       `${file}:10:16 policies[1].overrides: warning: never takes effect: this policy applies to tenant beta, "acme-exports" (policies.yaml:4) only to tenant acme; no request is inside both`,
       `${file}:15:5 policies[2]: warning: never applies: "admin-everything" (policies.yaml:18, everywhere) overrides it for every action and scope it has; remove it or narrow the override`,
       `${file}:29:33 policies[5].require.factors: warning: cannot be met together with "wires-hardware" (policies.yaml:24): both apply to payments.wire and their factors [security_key] and [totp, sms] have no class in common; when both fire the request is denied (unmet_authentication_requirements)`,
+      `${file}:29:33 policies[5].require.factors: warning: no configured acr value expresses this requirement (aal 2, factors [totp, sms]): its challenge asks for [http://idmanagement.gov/ns/assurance/aal/2], which prove none of these classes, so a session that already holds one of them is denied (unmet_authentication_requirements) instead of stepped up; map an acr value that proves one of them (assurance.acr: { aal, proves }) and list it in assurance.challengeAcr`,
       `${file}:35:44 policies[6].when[0].impossibleTravel.minDistanceKm: warning: never fires: no two places on Earth are more than 20,015 km apart, so every move is under minDistanceKm 25000`,
       `${file}:36:26 policies[6].when[1].ipList.lists: warning: never fires: lists/empty.txt holds no address`,
       `${file}:43:20 policies[7].when[0].condition: warning: reads context.amount without has(): when a request omits it, the condition errors and fires the policy (fail closed); guard it: has(context.amount) && …`,
-      'test/fixtures/cli/warnings: ok (8 policies in 1 file, 1 list; 6 warnings)'
+      'test/fixtures/cli/warnings: ok (8 policies in 1 file, 1 list; 7 warnings)'
     ])
-    t.equal(warnings.lines.length, 7)
+    t.equal(warnings.lines.length, 8)
   })
 
   t.test('an unreadable folder or a bad argument: exit 2 with a message', async t => {

@@ -12,11 +12,12 @@ const compile = (yaml: string, lists: Record<string, string> = {}): ReturnType<t
     lists: Object.entries(lists).map(([name, text]) => ({ name, file: `lists/${name}.txt`, text }))
   })
 
-const warnings = (yaml: string, lists: Record<string, string> = {}): string[] => {
+const warningsOf = (yaml: string, lists: Record<string, string> = {}): string[] => {
   const r = compile(yaml, lists)
   if (!r.set) throw new Error('expected a valid set: ' + r.problems.map(formatProblem).join('; '))
   return r.problems.filter(p => p.severity === 'warning').map(formatProblem)
 }
+const warnings = warningsOf
 
 const policies = (...lines: string[]): string => ['policies:', ...lines.map(l => `  - ${l}`)].join('\n') + '\n'
 
@@ -136,6 +137,8 @@ t.test('(b) a policy that another scope always overrides', async t => {
 })
 
 t.test('(c) overlapping policies whose factors cannot intersect', async t => {
+  // Requirements restricted to totp or sms also get the acr warning (f); these cases are about (c).
+  const warnings = (yaml: string): string[] => warningsOf(yaml).filter(w => !w.includes('no configured acr value'))
   const w = warnings(policies(
     '{ id: hw, actions: [payments.wire], require: { aal: 3, factors: [security_key] } }',
     '{ id: otp, actions: ["payments.*"], require: { aal: 2, factors: [totp, sms] } }'
@@ -179,6 +182,26 @@ t.test('(c) overlapping policies whose factors cannot intersect', async t => {
     '{ id: a, scope: { tenant: t }, actions: [x], require: { aal: 3, factors: [security_key] } }',
     '{ id: b, scope: { tenant: t, application: w }, overrides: a, actions: [x], require: { factors: [totp] } }'
   )), [], 'an override replaces its target, so they are never merged')
+})
+
+t.test('(f) a requirement that no configured acr value expresses', async t => {
+  const w = warnings(policies(
+    '{ id: otp, actions: [a], require: { aal: 2, factors: [totp, sms] } }',
+    '{ id: phr, actions: [b], require: { aal: 2, factors: [passkey, security_key] } }',
+    '{ id: key3, actions: [c], require: { aal: 3, factors: [security_key] } }',
+    '{ id: card, actions: [d], require: { aal: 2, factors: [smart_card] } }',
+    '{ id: any, actions: [e], require: { aal: 2 } }'
+  ))
+  t.equal(w.length, 1, 'phr, phrh and the plain AAL URIs express the others')
+  t.match(w[0], /^p\.yaml:2:\d+ policies\[0\]\.require\.factors: no configured acr value expresses this requirement \(aal 2, factors \[totp, sms\]\): its challenge asks for \[http:\/\/idmanagement\.gov\/ns\/assurance\/aal\/2\]/)
+
+  const mapped = warnings('assurance:\n  acr:\n    "urn:acme:otp": { aal: 2, proves: [totp] }\n  challengeAcr:\n    aal2: ["urn:acme:otp", "http://idmanagement.gov/ns/assurance/aal/2"]\n' +
+    policies('{ id: otp, actions: [a], require: { aal: 2, factors: [totp] } }'))
+  t.same(mapped, [], 'an acr value that proves the class, asked for by the challenge, expresses it')
+
+  const low = warnings('assurance:\n  challengeAcr:\n    aal3: ["urn:acme:unknown"]\n' + policies('{ id: high, actions: [a], require: { aal: 3 } }'))
+  t.equal(low.length, 1, 'an acr value that maps to no AAL expresses nothing')
+  t.match(low[0], /which map to a lower AAL/)
 })
 
 t.test('(d) triggers whose parameters make them never fire', async t => {

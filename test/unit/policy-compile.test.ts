@@ -69,7 +69,7 @@ t.test('only one file may hold assurance', async t => {
 t.test('defaults: step_up, aal 2, any factor, 15 minutes, enforce, fires always', async t => {
   const r = compile({ 'p.yaml': 'policies:\n  - { id: p, actions: [x] }\n' })
   const p = r.set!.policies[0]!
-  t.same(p.require, { aal: 2, factors: null, maxAge: 900 })
+  t.same(p.require, { aal: 2, factors: null, maxAge: 900, scopes: [] })
   t.equal(p.effect, 'step_up')
   t.equal(p.mode, 'enforce')
   t.same(p.triggers, [{ kind: 'always' }])
