@@ -1,5 +1,5 @@
 /**
- * Session assurance (SPEC §3.2, NIST SP 800-63B): the AAL a session proves through `acr` and
+ * Session assurance (NIST SP 800-63B): the AAL a session proves through `acr` and
  * `amr`, the factor classes it proves, its scopes, and whether its authentication is fresh.
  *
  * Factor classes have a category (know, have, are). A session is multi-factor when it holds a

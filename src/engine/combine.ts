@@ -1,5 +1,5 @@
 /**
- * Combining fired step-up policies into one requirement (SPEC §3.3): when any is unmet, every
+ * Combining fired step-up policies into one requirement: when any is unmet, every
  * fired step-up policy joins the merge, so the user is asked once per action — the highest
  * AAL, the intersection of the allowed factors, the smallest maxAge, the union of the scopes,
  * the message of the strictest policy. Then the challenge: RFC 9470 step-up, RFC 6750

@@ -1,5 +1,5 @@
 /**
- * What a request may teach history (SPEC §4). A new fact is learnt only from an `allow` whose
+ * What a request may teach history. A new fact is learnt only from an `allow` whose
  * session meets the learning floor and the strictest requirement among the tenant's enforced
  * step-up policies that use that signal and for which the fact is new. The per-tenant tables
  * are built when policies compile, so the hot path only compares numbers.
@@ -11,7 +11,7 @@ import { DEFAULTS, type RiskEvaluator } from './risk.js'
 
 /**
  * What a session must meet to teach a fact some policies use: their highest AAL, smallest
- * maxAge, and for each policy that restricts factors, one of its factors (SPEC §4 v2: else a
+ * maxAge, and for each policy that restricts factors, one of its factors (else a
  * phished password + OTP session teaches what a phishing-resistant step-up guards).
  */
 interface User { aal: Aal, maxAge: number, factors: ReadonlyArray<readonly string[]> }

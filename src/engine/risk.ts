@@ -1,6 +1,6 @@
 /**
- * The risk triggers of SPEC §3.1, computed from facts gathered before the decision. A trigger
- * whose facts could not be gathered fires, and says so (SPEC §6: never fail open).
+ * The risk triggers, computed from facts gathered before the decision. A trigger
+ * whose facts could not be gathered fires, and says so (never fail open).
  */
 import { distanceKm } from './geo.js'
 import type { Assurance, Facts, Location, Trigger, UnknownLocation } from './model.js'
@@ -61,7 +61,7 @@ export class RiskEvaluator {
   }
 
   /**
-   * Why the request has no location, when it has none (SPEC §3.1: an unknown location fails
+   * Why the request has no location, when it has none (an unknown location fails
    * closed). A geo database that is unavailable is a different failure (geoUnavailable).
    */
   private locationUnknown (needCountry: boolean): string | undefined {
