@@ -208,7 +208,7 @@ t.test('problems in files read fast still name yaml\'s positions', async t => {
   })
   t.same(r.problems.map(formatProblem), [
     'p.yaml:4:21 policies[0].require.aal: must be one of 1, 2, 3',
-    'p.yaml:4:24 policies[0].require.colour: unknown field; expected one of: aal, factors, maxAge',
+    'p.yaml:4:24 policies[0].require.colour: unknown field; expected one of: aal, factors, maxAge, scopes',
     'p.yaml:5:9 policies[1].id: duplicate id "a" (first defined at p.yaml:2)'
   ])
 })
