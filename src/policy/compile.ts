@@ -50,6 +50,11 @@ interface RawFile { policies?: RawPolicy[], assurance?: RawAssurance }
 
 const MAX_CLOCK_SKEW = 600
 
+const NOT_VERIFICATION = new Map([
+  ['user', '"user" is user presence (a tap), not verification: counting it makes a lone security key multi-factor'],
+  ['kba', '"kba" (knowledge-based answers) is not an authenticator (NIST SP 800-63B): counting it weakens every AAL']
+])
+
 class Reporter {
   constructor (readonly problems: PolicyProblem[]) {}
   error (parsed: ParsedFile, path: Path, message: string, key = false): void {
@@ -145,6 +150,15 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
       }
       factor.amr = [...new Set([...factor.amr, ...spec.amr])]
     }
+  }
+  // `user` is presence (a tap), `kba` is not an authenticator: counting them weakens every AAL.
+  raw.userVerification?.forEach((value, i) => {
+    if (NOT_VERIFICATION.has(value)) report.warn(holder.parsed, at('userVerification', i), NOT_VERIFICATION.get(value)!)
+  })
+  for (const [name, spec] of Object.entries(raw.factors ?? {})) {
+    spec.amr?.forEach((value, i) => {
+      if (NOT_VERIFICATION.has(value)) report.warn(holder.parsed, at('factors', name, 'amr', i), NOT_VERIFICATION.get(value)!)
+    })
   }
   const clockSkew = raw.clockSkew === undefined ? undefined : toSeconds(raw.clockSkew)
   if (clockSkew !== undefined && clockSkew > MAX_CLOCK_SKEW) {

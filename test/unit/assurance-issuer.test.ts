@@ -104,5 +104,8 @@ t.test('policy compile errors for the new assurance settings', async t => {
   t.match(errorsOf('assurance:\n  factors:\n    palm: { category: body, amr: [palm], maxAal: 1 }\n'), [/category/])
   t.match(errorsOf('policies:\n  - { id: p, actions: [x], require: { scopes: ["bad scope"] } }\n'), [/scopes/])
   t.match(errorsOf('policies:\n  - { id: p, actions: [x], when: [{ newCountry: { unknownLocation: maybe } }] }\n'), [/unknownLocation/])
+  const warningsOf = (text: string): string[] => compilePolicies({ policies: [{ file: 'a.yaml', text }], lists: [] }).problems.filter(p => p.severity === 'warning').map(p => `${p.field}: ${p.message}`)
+  t.match(warningsOf('assurance:\n  userVerification: [pin, user]\n  factors:\n    quiz: { category: know, amr: [kba], maxAal: 1 }\n'),
+    [/^assurance\.userVerification\[1\]: "user" is user presence/, /^assurance\.factors\.quiz\.amr\[0\]: "kba"/], 'user and kba counted on purpose are warned about')
   t.same(errorsOf('assurance:\n  acr:\n    "urn:x": 2\n    "urn:y": { aal: 3, proves: [smart_card] }\n  factors:\n    palm: { category: are, amr: [palm], maxAal: 1 }\n'), [], 'both acr forms and a new are class are accepted')
 })
