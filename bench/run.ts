@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decide } from '../src/engine/decide.js'
 import type { Facts, HistoryFact } from '../src/engine/model.js'
-import { normalizeDecideBody, type DecideBody } from '../src/http/normalize.js'
+import { normalizeDecideBody, toDecideResponse, type DecideBody } from '../src/contract/index.js'
 import { compilePolicies } from '../src/policy/compile.js'
 import { loadPolicySet } from '../src/policy/load.js'
 import { openGeoLookup, type GeoLookup } from '../src/signals/geo.js'
@@ -289,13 +289,13 @@ async function microbenchmarks (set: CompiledPolicySet, geo: GeoLookup, mix: Dec
   const serialize = responseSerializer()
   const shaped = prepared.map(p => {
     const d = decide(set, p.plan, p.facts, nowS)
-    return { decision: d.decision, decisionId: '01234567-89ab-7def-8123-456789abcdef', required: d.required, challenge: d.challenge, enroll: d.enroll, message: d.message, reasons: d.reasons, session: d.session, reportOnly: d.reportOnly }
+    return toDecideResponse({ decisionId: '01234567-89ab-7def-8123-456789abcdef', policyRevision: set.revision, decision: d }) as { decision: string, decisionId: string }
   })
   add('response serialization', 'fast-json-stringify(decisionSchema)', await timeIt(shaped, ms, s => serialize(s)))
   add('response serialization (JSON.stringify)', 'for comparison', await timeIt(shaped, ms, s => JSON.stringify(s)))
 
   const logger = devNullLogger()
-  add('decision log line', 'pino info, the service\'s fields, buffered destination as src/server.ts (/dev/null)', await timeIt(shaped, ms, s => logger.info({ decisionId: s.decisionId, event: 'auth.allowed', decision: s.decision, tenant: undefined, subject: 'user-0000001', action: 'payments.payout', application: undefined, policies: ['a', 'b'], device: 'abcdefghijklmnopqrstuv', durationMs: 0.123 }, 'decision')))
+  add('decision log line', 'pino info, the service\'s fields, buffered destination as src/server.ts (/dev/null)', await timeIt(shaped, ms, s => logger.info({ decisionId: s.decisionId, decision: s.decision, event: 'auth.allowed', policyRevision: set.revision, tenant: undefined, subject: 'user-0000001', action: 'payments.payout', policies: ['a', 'b'] }, 'decision')))
 
   const queries = prepared.map(p => ({
     key: { tenant: p.request.tenant, subject: p.request.subjectId },

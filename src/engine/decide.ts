@@ -6,6 +6,7 @@ import { evaluateSession, unmetBy, type Session, type Unmet } from './assurance.
 import { acrValuesFor, GENERIC_STEP_UP, stepUpHeader, unmetHeader } from './challenge.js'
 import { learnFrom, type HistoryUpdate } from './learning.js'
 import type { Assurance, Facts, Policy, TriggerKind } from './model.js'
+import { needsOf } from './needs.js'
 import type { CompiledPolicySet, Plan } from './policy-set.js'
 import { RiskEvaluator, type TriggerResult } from './risk.js'
 
@@ -21,6 +22,48 @@ export interface Reason {
   figures?: Record<string, unknown>
   /** For `step_up`: what the session lacks. */
   unmet?: Unmet[]
+}
+
+/** One trigger of a policy as the engine evaluated it; `error`: its facts were missing or it failed, so it fired (fails closed). */
+export interface TriggerTrace {
+  kind: TriggerKind
+  status: 'fired' | 'not_fired' | 'error'
+  detail?: string
+  figures?: Record<string, unknown>
+}
+
+/**
+ * One policy whose scope and actions matched the request. `triggers` lines up with the
+ * policy's `when` list (an overridden policy is not evaluated: none). For a report-only
+ * policy, `outcome` is what it would decide if enforced alone.
+ */
+export interface PolicyTrace {
+  policy: string
+  file: string
+  line: number
+  mode: 'enforce' | 'report'
+  overriddenBy?: string
+  triggers: TriggerTrace[]
+  outcome: 'not_fired' | 'step_up' | 'satisfied' | 'deny' | 'overridden'
+  /** What the session lacks, when a fired step-up policy is not satisfied. */
+  unmet?: string[]
+}
+
+/** How the unsatisfied step-up policies combined into one requirement. */
+export interface MergeTrace {
+  aal: 1 | 2 | 3
+  /** The factor classes every restricting policy allows; null = no policy restricts them. */
+  factors: string[] | null
+  maxAge: number
+  onceOnly: boolean
+  scopes?: string[]
+  policies: string[]
+}
+
+/** What the engine considered and why: every explanation (reasons, reportOnly, CLI, coverage) is a view of it. */
+export interface DecisionTrace {
+  policies: PolicyTrace[]
+  merge?: MergeTrace
 }
 
 export interface RequiredAuthentication {
@@ -46,65 +89,71 @@ export interface Decision {
   consumes?: { authTime: number }
   /** What history may learn from this decision (only ever set on `allow`). */
   learn?: HistoryUpdate
+  /** Only when asked for (`decide(..., { trace: true })`). */
+  trace?: DecisionTrace
 }
 
-interface Fired { policy: Policy, triggers: Array<{ kind: TriggerKind, result: TriggerResult }> }
+export interface DecideOptions {
+  /** Return the trace on the decision (it is always recorded: reasons and reportOnly are views of it). */
+  trace?: boolean
+}
 
 const GENERIC_DENY = 'This action is not allowed.'
 
-export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: number): Decision {
+export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: number, options?: DecideOptions): Decision {
   const assurance = set.assurance
   const session = evaluateSession(facts.request.claims, assurance, now)
   const risk = new RiskEvaluator(facts, assurance, now)
   const vars = lazyVars(facts, session, risk)
 
-  const reasons: Reason[] = []
+  const traced: PolicyTrace[] = []
   const denies: Policy[] = []
   const unsatisfied: Policy[] = []
   let consumes: Decision['consumes']
-  const firedIds: string[] = []
 
   for (const policy of plan.enforced) {
-    const fired = fire(policy, risk, vars)
+    const { entry, fired } = fire(policy, risk, vars, facts)
+    traced.push(entry)
     if (!fired) continue
-    firedIds.push(policy.id)
-    let outcome: Outcome = 'deny'
-    let unmet: Unmet[] | undefined
     if (policy.effect === 'deny') {
+      entry.outcome = 'deny'
       denies.push(policy)
     } else {
-      unmet = unmetOf(policy, session, facts, assurance)
-      outcome = unmet.length > 0 ? 'step_up' : 'satisfied'
-      if (outcome === 'step_up') unsatisfied.push(policy)
-      else if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
-    }
-    for (const t of fired.triggers) {
-      const reason: Reason = { policy: policy.id, trigger: t.kind, outcome }
-      if (t.result.detail !== undefined) reason.detail = t.result.detail
-      if (t.result.figures !== undefined) reason.figures = t.result.figures
-      if (unmet !== undefined && unmet.length > 0) reason.unmet = unmet
-      reasons.push(reason)
+      const unmet = unmetOf(policy, session, facts, assurance)
+      entry.outcome = unmet.length > 0 ? 'step_up' : 'satisfied'
+      if (unmet.length > 0) { entry.unmet = unmet; unsatisfied.push(policy) } else if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
     }
   }
 
-  const reportOnly: Decision['reportOnly'] = []
   for (const policy of plan.report) {
-    const fired = fire(policy, risk, vars)
+    const { entry, fired } = fire(policy, risk, vars, facts)
+    traced.push(entry)
     if (!fired) continue
-    const would = policy.effect === 'deny' ? 'deny' : unmetOf(policy, session, facts, assurance).length === 0 ? 'allow' : stepUp([policy], facts, assurance).decision
-    reportOnly.push({ policy: policy.id, decision: would, trigger: fired.triggers[0]!.kind })
+    if (policy.effect === 'deny') { entry.outcome = 'deny'; continue }
+    const unmet = unmetOf(policy, session, facts, assurance)
+    if (unmet.length === 0) { entry.outcome = 'satisfied'; continue }
+    entry.unmet = unmet
+    // What it would decide alone: a requirement no enrolled factor can meet is a deny.
+    entry.outcome = stepUp(set, [policy], facts, assurance).decision === 'deny' ? 'deny' : 'step_up'
   }
 
+  for (const { policy, by } of plan.overridden) {
+    traced.push({ policy: policy.id, file: policy.file, line: policy.line, mode: policy.mode, overriddenBy: by, triggers: [], outcome: 'overridden' })
+  }
+
+  const trace: DecisionTrace = { policies: traced }
+  const fired = firedPolicies(trace)
   const factors: string[] = []
   for (const f of assurance.factors) if (session.factors.has(f.name)) factors.push(f.name)
   const decision: Decision = {
     decision: 'allow',
-    event: firedIds.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
-    reasons,
-    reportOnly,
-    policies: firedIds,
+    event: fired.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
+    reasons: reasonsOf(trace),
+    reportOnly: reportOnlyOf(trace),
+    policies: fired,
     session: session.authAge !== undefined ? { aal: session.aal, authAge: session.authAge, factors } : { aal: session.aal, factors }
   }
+  if (options?.trace === true) decision.trace = trace
 
   if (denies.length > 0) {
     decision.decision = 'deny'
@@ -113,7 +162,11 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     decision.challenge = { status: 403 }
     return decision
   }
-  if (unsatisfied.length > 0) return Object.assign(decision, stepUp(unsatisfied, facts, assurance))
+  if (unsatisfied.length > 0) {
+    const { merge, ...outcome } = stepUp(set, unsatisfied, facts, assurance)
+    trace.merge = merge
+    return Object.assign(decision, outcome)
+  }
 
   if (consumes) decision.consumes = consumes
   if (facts.history.status === 'found') {
@@ -122,24 +175,86 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   return decision
 }
 
-function fire (policy: Policy, risk: RiskEvaluator, vars: () => Record<string, unknown>): Fired | undefined {
-  const triggers: Fired['triggers'] = []
+/** `reasons`: one per fired (or failed) trigger of each enforced policy that fired, in policy order. */
+export function reasonsOf (trace: DecisionTrace): Reason[] {
+  const reasons: Reason[] = []
+  for (const p of trace.policies) {
+    if (p.mode !== 'enforce' || (p.outcome !== 'step_up' && p.outcome !== 'satisfied' && p.outcome !== 'deny')) continue
+    for (const t of p.triggers) {
+      if (t.status === 'not_fired') continue
+      const reason: Reason = { policy: p.policy, trigger: t.kind, outcome: p.outcome }
+      if (t.detail !== undefined) reason.detail = t.detail
+      if (t.figures !== undefined) reason.figures = t.figures
+      if (p.unmet !== undefined) reason.unmet = p.unmet as Unmet[]
+      reasons.push(reason)
+    }
+  }
+  return reasons
+}
+
+/** `reportOnly`: each report-only policy that fired, what it would decide, and its first fired trigger. */
+export function reportOnlyOf (trace: DecisionTrace): Decision['reportOnly'] {
+  const out: Decision['reportOnly'] = []
+  for (const p of trace.policies) {
+    if (p.mode !== 'report' || p.outcome === 'not_fired' || p.outcome === 'overridden') continue
+    const first = p.triggers.find(t => t.status !== 'not_fired')!
+    out.push({ policy: p.policy, decision: p.outcome === 'satisfied' ? 'allow' : p.outcome, trigger: first.kind })
+  }
+  return out
+}
+
+/** Ids of the enforced policies that fired. */
+export function firedPolicies (trace: DecisionTrace): string[] {
+  const ids: string[] = []
+  for (const p of trace.policies) if (p.mode === 'enforce' && p.outcome !== 'not_fired' && p.outcome !== 'overridden') ids.push(p.policy)
+  return ids
+}
+
+/** Evaluates every trigger of the policy; when one fired, the caller sets the entry's outcome. */
+function fire (policy: Policy, risk: RiskEvaluator, vars: () => Record<string, unknown>, facts: Facts): { entry: PolicyTrace, fired: boolean } {
+  const triggers: TriggerTrace[] = []
+  let any = false
   for (const trigger of policy.triggers) {
-    let result: TriggerResult
-    if (trigger.kind === 'always') result = { fired: true }
+    let entry: TriggerTrace
+    if (trigger.kind === 'always') entry = FIRED_ALWAYS
     else if (trigger.kind === 'condition') {
+      const source = trigger.program.source
       const failed = unavailableFor(trigger.program.reads, risk)
-      if (failed) result = { fired: true, detail: `${trigger.program.source}: ${failed}` }
+      if (failed) entry = { kind: 'condition', status: 'error', detail: `${source}: ${failed}` }
       else {
         const r = trigger.program.evaluate(vars())
-        result = 'error' in r
-          ? { fired: true, detail: `${trigger.program.source}: ${r.error} (an error fails closed)` }
-          : { fired: r.value, detail: trigger.program.source }
+        entry = 'error' in r
+          ? { kind: 'condition', status: 'error', detail: `${source}: ${r.error} (an error fails closed)` }
+          : { kind: 'condition', status: r.value ? 'fired' : 'not_fired', detail: source }
       }
-    } else result = risk.evaluate(trigger)
-    if (result.fired) triggers.push({ kind: trigger.kind, result })
+    } else entry = traceOf(trigger.kind, risk.evaluate(trigger), failedFacts(trigger, facts))
+    if (entry.status !== 'not_fired') any = true
+    triggers.push(entry)
   }
-  return triggers.length > 0 ? { policy, triggers } : undefined
+  const entry: PolicyTrace = { policy: policy.id, file: policy.file, line: policy.line, mode: policy.mode, triggers, outcome: 'not_fired' }
+  return any ? { entry, fired: true } : { entry, fired: false }
+}
+
+const FIRED_ALWAYS: TriggerTrace = Object.freeze({ kind: 'always', status: 'fired' })
+const NOT_FIRED = new Map<TriggerKind, TriggerTrace>()
+
+function traceOf (kind: TriggerKind, result: TriggerResult, failed: boolean): TriggerTrace {
+  if (!result.fired) {
+    let entry = NOT_FIRED.get(kind)
+    if (!entry) { entry = Object.freeze({ kind, status: 'not_fired' }); NOT_FIRED.set(kind, entry) }
+    return entry
+  }
+  const entry: TriggerTrace = { kind, status: failed ? 'error' : 'fired' }
+  if (result.detail !== undefined) entry.detail = result.detail
+  if (result.figures !== undefined) entry.figures = result.figures
+  return entry
+}
+
+/** A risk trigger that fired while a fact it needs was unavailable fired because of that (SPEC §6: fails closed). */
+function failedFacts (trigger: Policy['triggers'][number], facts: Facts): boolean {
+  if (facts.history.status !== 'unavailable' && facts.geo.status !== 'unavailable') return false
+  const needs = needsOf(trigger)
+  return (needs.history && facts.history.status === 'unavailable') || (needs.geo && facts.geo.status === 'unavailable')
 }
 
 /** A condition that reads a signal whose facts could not be gathered fires (SPEC §6). */
@@ -158,7 +273,7 @@ function unmetOf (policy: Policy, session: Session, facts: Facts, assurance: Ass
 }
 
 /** Merges unsatisfied step-up policies into one requirement (SPEC §3.3). */
-function stepUp (policies: Policy[], facts: Facts, assurance: Assurance): Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> {
+function mergeOf (policies: Policy[]): MergeTrace {
   let aal: 1 | 2 | 3 = 1
   let maxAge = Infinity
   let allowed = null as Set<string> | null
@@ -170,8 +285,17 @@ function stepUp (policies: Policy[], facts: Facts, assurance: Assurance): Pick<D
       allowed = allowed === null ? next : new Set([...allowed].filter(f => next.has(f)))
     }
   }
-  const strictest = [...policies].sort((a, b) => b.require.aal - a.require.aal || a.require.maxAge - b.require.maxAge)[0]!
-  const reachable = assurance.factors.filter(f => f.maxAal >= aal && (allowed === null || allowed.has(f.name))).map(f => f.name)
+  return { aal, factors: allowed === null ? null : [...allowed], maxAge, onceOnly: maxAge === 0, policies: policies.map(p => p.id) }
+}
+
+type StepUp = Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> & { merge: MergeTrace }
+
+function stepUp (set: CompiledPolicySet, policies: Policy[], facts: Facts, assurance: Assurance): StepUp {
+  const merge = mergeOf(policies)
+  const { aal, maxAge } = merge
+  const allowed = merge.factors
+  const strictest = policies.length === 1 ? policies[0]! : [...policies].sort((a, b) => b.require.aal - a.require.aal || a.require.maxAge - b.require.maxAge)[0]!
+  const reachable = assurance.factors.filter(f => f.maxAal >= aal && (allowed === null || allowed.includes(f.name))).map(f => f.name)
   const enrolled = facts.request.enrolledFactors
   const factors = enrolled === undefined ? reachable : reachable.filter(f => enrolled.includes(f))
   const acrValues = acrValuesFor(aal, factors.length > 0 ? factors : reachable, assurance)
@@ -187,7 +311,8 @@ function stepUp (policies: Policy[], facts: Facts, assurance: Assurance): Pick<D
       required,
       enroll: reachable,
       message,
-      challenge: { status: 403, wwwAuthenticate: unmetHeader(message) }
+      challenge: { status: 403, wwwAuthenticate: challengeHeader(set, `u\u0000${message}`, () => unmetHeader(message)) },
+      merge
     }
   }
   const message = strictest.message ?? GENERIC_STEP_UP
@@ -196,8 +321,22 @@ function stepUp (policies: Policy[], facts: Facts, assurance: Assurance): Pick<D
     event: 'auth.step_up_initiated',
     required,
     message,
-    challenge: { status: 401, wwwAuthenticate: stepUpHeader(message, acrValues, maxAge) }
+    challenge: { status: 401, wwwAuthenticate: challengeHeader(set, `s\u0000${maxAge}\u0000${acrValues.join(' ')}\u0000${message}`, () => stepUpHeader(message, acrValues, maxAge)) },
+    merge
   }
+}
+
+const CHALLENGE_CACHE_LIMIT = 10_000
+
+/** A header depends only on the requirement and the policy's message: built once per set and key. */
+function challengeHeader (set: CompiledPolicySet, key: string, build: () => string): string {
+  let header = set.challengeHeaders.get(key)
+  if (header === undefined) {
+    header = build()
+    if (set.challengeHeaders.size >= CHALLENGE_CACHE_LIMIT) set.challengeHeaders.clear()
+    set.challengeHeaders.set(key, header)
+  }
+  return header
 }
 
 /** The CEL variables, built on first use: most requests never evaluate a condition. */
