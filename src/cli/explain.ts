@@ -72,6 +72,7 @@ export function explain (x: Explained): string[] {
   if (r.resource !== undefined) requestRows.push(['resource', r.resource])
   if (Object.keys(r.context).length > 0) requestRows.push(['context', JSON.stringify(r.context)])
   requestRows.push(['time', iso(x.now)])
+  requestRows.push(['policy', `revision ${set.revision}`])
   out.push(...table(requestRows, '  '))
   out.push('')
 

@@ -248,6 +248,7 @@ t.test('stepup decide', async t => {
     t.same(Object.keys(body), ['decision', 'decisionId', 'policyRevision', 'required', 'challenge', 'message', 'reasons', 'session', 'reportOnly'])
     t.match(body.policyRevision, /^sha256:[0-9a-f]{16}$/)
     t.ok(checked.lines[0]!.endsWith(`revision ${String(body.policyRevision)}`), 'the revision stepup check prints for the same folder')
+    t.ok(payout.lines.includes(`  policy   revision ${String(body.policyRevision)}`), 'and the explanation')
     t.match(body, {
       decision: 'step_up',
       required: { aal: 3, factors: ['security_key'], maxAge: 300, acrValues: ['phrh', 'http://idmanagement.gov/ns/assurance/aal/3'] },

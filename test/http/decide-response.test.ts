@@ -275,3 +275,14 @@ t.test('policyRevision: the revision of the set that decided, in every answer; n
   t.match(fromOther.policyRevision, /^sha256:[0-9a-f]{16}$/)
   t.not(fromOther.policyRevision, revision, 'other sources, another revision')
 })
+
+t.test('the revision in the answers is the one /readyz and GET /policies show', async t => {
+  const { app: admin } = await buildTestApp({ geo, adminApiKeys: ['admin-key-1234567890'] })
+  t.teardown(() => admin.close())
+  const body = await decide(admin, { action: 'profile.read', ...session('rev-5', ['pwd']) }) as DecideAnswer & { policyRevision: string }
+  const ready = await admin.inject({ method: 'GET', url: '/readyz' })
+  t.equal(ready.json<{ policies: { revision: string } }>().policies.revision, body.policyRevision, '/readyz')
+  const listed = await admin.inject({ method: 'GET', url: '/policies', headers: { authorization: 'Bearer admin-key-1234567890' } })
+  t.equal(listed.statusCode, 200)
+  t.equal(listed.json<{ revision: string }>().revision, body.policyRevision, 'GET /policies')
+})
