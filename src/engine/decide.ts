@@ -294,7 +294,11 @@ function stepUp (set: CompiledPolicySet, policies: Policy[], facts: Facts, assur
   const merge = mergeOf(policies)
   const { aal, maxAge } = merge
   const allowed = merge.factors
-  const strictest = policies.length === 1 ? policies[0]! : [...policies].sort((a, b) => b.require.aal - a.require.aal || a.require.maxAge - b.require.maxAge)[0]!
+  let strictest = policies[0]!
+  for (const p of policies) {
+    // Highest AAL, then shortest maxAge; the first such policy on a tie.
+    if (p.require.aal > strictest.require.aal || (p.require.aal === strictest.require.aal && p.require.maxAge < strictest.require.maxAge)) strictest = p
+  }
   const reachable = assurance.factors.filter(f => f.maxAal >= aal && (allowed === null || allowed.includes(f.name))).map(f => f.name)
   const enrolled = facts.request.enrolledFactors
   const factors = enrolled === undefined ? reachable : reachable.filter(f => enrolled.includes(f))
@@ -311,7 +315,7 @@ function stepUp (set: CompiledPolicySet, policies: Policy[], facts: Facts, assur
       required,
       enroll: reachable,
       message,
-      challenge: { status: 403, wwwAuthenticate: challengeHeader(set, `u\u0000${message}`, () => unmetHeader(message)) },
+      challenge: { status: 403, wwwAuthenticate: unmetChallenge(set, message) },
       merge
     }
   }
@@ -321,22 +325,31 @@ function stepUp (set: CompiledPolicySet, policies: Policy[], facts: Facts, assur
     event: 'auth.step_up_initiated',
     required,
     message,
-    challenge: { status: 401, wwwAuthenticate: challengeHeader(set, `s\u0000${maxAge}\u0000${acrValues.join(' ')}\u0000${message}`, () => stepUpHeader(message, acrValues, maxAge)) },
+    challenge: { status: 401, wwwAuthenticate: stepUpChallenge(set, message, acrValues, maxAge) },
     merge
   }
 }
 
 const CHALLENGE_CACHE_LIMIT = 10_000
 
-/** A header depends only on the requirement and the policy's message: built once per set and key. */
-function challengeHeader (set: CompiledPolicySet, key: string, build: () => string): string {
+/** A header depends only on the requirement and the message: each is built once per set (they are immutable). */
+function stepUpChallenge (set: CompiledPolicySet, message: string, acrValues: string[], maxAge: number): string {
+  const key = `s\u0000${maxAge}\u0000${acrValues.join(' ')}\u0000${message}`
   let header = set.challengeHeaders.get(key)
-  if (header === undefined) {
-    header = build()
-    if (set.challengeHeaders.size >= CHALLENGE_CACHE_LIMIT) set.challengeHeaders.clear()
-    set.challengeHeaders.set(key, header)
-  }
+  if (header === undefined) remember(set, key, header = stepUpHeader(message, acrValues, maxAge))
   return header
+}
+
+function unmetChallenge (set: CompiledPolicySet, message: string): string {
+  const key = `u\u0000${message}`
+  let header = set.challengeHeaders.get(key)
+  if (header === undefined) remember(set, key, header = unmetHeader(message))
+  return header
+}
+
+function remember (set: CompiledPolicySet, key: string, header: string): void {
+  if (set.challengeHeaders.size >= CHALLENGE_CACHE_LIMIT) set.challengeHeaders.clear()
+  set.challengeHeaders.set(key, header)
 }
 
 /** The CEL variables, built on first use: most requests never evaluate a condition. */
