@@ -30,6 +30,7 @@ import { NAMES, writeReport, type Results, type Run } from './lib/report.js'
 import { generatedActions, generatePolicies, HOME_IPS, historyFiller, makeMix, rng, subjectId, writePolicyFolder } from './lib/workload.js'
 import type { ServerSpec } from './server.js'
 import { summarizeDir } from './summarize-profile.js'
+import { comparePaths, formatPaths, pathBodies } from './lib/ab.js'
 import { cpuWindow, track } from './lib/cpu.js'
 import { benchDir, root, script } from './lib/paths.js'
 
@@ -162,6 +163,12 @@ async function main (): Promise<void> {
   results.microOtherCpu = microWindow().other
   for (const m of results.micro) log(`  ${m.stage}: ${m.usPerCall.toFixed(2)} µs`)
 
+  log('step-up vs allow: in-process A/B (app.inject, alternating batches)')
+  const pathsWindow = cpuWindow()
+  const inProcessPaths = await comparePaths({ geo, policiesDir: join(root, 'policies'), batch: quick ? 300 : 1000, rounds: quick ? 4 : 12, nowS })
+  const inProcessOtherCpu = pathsWindow().other
+  for (const line of formatPaths(inProcessPaths)) log(line)
+
   // ---- baselines and /decide ----
   log('starting servers')
   const [A, B, M, R, R0] = await Promise.all([
@@ -209,6 +216,9 @@ async function main (): Promise<void> {
   ]
   results.decisionCounts = { [M!.name]: await decisionCounts(M!), [R!.name]: await decisionCounts(R!), [R0!.name]: await decisionCounts(R0!) }
   for (const s of [A, B, M, R, R0]) await s!.close()
+
+  log('step-up vs allow over HTTP')
+  results.paths = { inProcess: inProcessPaths, inProcessOtherCpu, http: await pathsOverHttp(examples, geo, nowS) }
 
   // ---- how cost grows: policies ----
   log(`policies: ${POLICIES_SMALL} vs ${P.policiesLarge}`)
@@ -313,6 +323,30 @@ async function microbenchmarks (set: CompiledPolicySet, geo: GeoLookup, mix: Dec
 
   add('whole pipeline in-process (memory)', 'validate + normalize + service.decide (+ log, metrics, audit) + serialize, no HTTP', await timeIt(mix, ms, b => pipe.handle(b)))
   return out
+}
+
+// ---- step-up vs allow over HTTP --------------------------------------------------------------
+
+/** Two /decide memory servers, one fed only the allow path, one only the step-up path, and the bare route answering the step-up answers: interleaved rounds. */
+async function pathsOverHttp (set: CompiledPolicySet, geo: GeoLookup, nowS: number): Promise<Results['paths']['http']> {
+  const allow = pathBodies('allow', nowS, 200)
+  const stepUp = pathBodies('step_up', nowS, 200)
+  const pipe = buildPipeline(set, geo, createMemoryHistoryStore({ maxSubjects: 1000 }), devNullLogger())
+  const answers: unknown[] = []
+  for (const body of stepUp) answers.push(JSON.parse(await pipe.handle(body)))
+  const answersFile = join(work, 'step-up-answers.json')
+  writeFileSync(answersFile, JSON.stringify(answers))
+  const names = { allow: '/decide memory, allow path only', stepUp: '/decide memory, step-up path only', bare: 'bare route, step-up answers' }
+  const [SA, SS, SB] = await Promise.all([
+    startServer(names.allow, { kind: 'decide', history: 'memory', audit: 'memory', policiesDir: join(root, 'policies') }),
+    startServer(names.stepUp, { kind: 'decide', history: 'memory', audit: 'memory', policiesDir: join(root, 'policies') }),
+    startServer(names.bare, { kind: 'bare', responsesFile: answersFile })
+  ])
+  const scenarios = [{ server: SA!, requests: toRequests(allow, '/decide') }, { server: SS!, requests: toRequests(stepUp, '/decide') }, { server: SB!, requests: toRequests(stepUp, '/decide') }]
+  for (const x of scenarios) await warm(x.server, x.requests)
+  const closed = await closedLoopRuns(scenarios, { ...P, runS: P.runS / 2, rounds: Math.max(2, P.rounds / 2) })
+  for (const x of scenarios) await x.server.close()
+  return { allow: closed.get(names.allow)!, stepUp: closed.get(names.stepUp)!, bare: closed.get(names.bare)! }
 }
 
 // ---- policies ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ export interface Tree {
 export const thisTree: Tree = { label: '', buildApp: buildApp as unknown as Tree['buildApp'], loadPolicySet, PolicyHolder: PolicyHolder as unknown as Tree['PolicyHolder'], createMemoryHistoryStore }
 
 /** `n` request bodies of a path: a few subjects, so per-subject state stays realistic. */
-export function pathBodies (path: 'allow' | 'step_up', nowS: number, n = 50): Array<Record<string, unknown>> {
+export function pathBodies (path: 'allow' | 'step_up', nowS: number, n = 50): contract.DecideBody[] {
   const home = HOME_IPS[0].ip
   return Array.from({ length: n }, (_, i) => path === 'allow'
     ? {
@@ -79,7 +79,7 @@ export async function bareApp (answer: unknown): Promise<FastifyInstance> {
   return app
 }
 
-interface Path { name: string, app: FastifyInstance, bodies: Array<Record<string, unknown>>, expect: string }
+interface Path { name: string, app: FastifyInstance, bodies: contract.DecideBody[], expect: string }
 
 /** CPU time (user + system) per request of one batch, µs. */
 async function batch (p: Path, n: number): Promise<number> {
