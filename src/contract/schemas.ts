@@ -1,6 +1,6 @@
 /**
  * The decision contract's schemas: they validate requests, make responses fast to serialize,
- * and generate the OpenAPI document (`npm run openapi`). Each type sits beside its schema.
+ * and generate the OpenAPI document (`npm run generate`). Each type sits beside its schema.
  */
 
 export const errorSchema = {
