@@ -1,11 +1,13 @@
 /**
  * The step-up path against the allow path (and a bare route), in-process: bench/lib/ab.ts.
  *
- *   npx tsx bench/ab.ts [--batch 1000] [--rounds 12] [--compare <source tree>] [--paths allow,step_up] [--json <file>]
+ *   npx tsx bench/ab.ts [--batch 1000] [--rounds 12] [--compare <source tree>] [--paths allow,step_up] [--known-device] [--json <file>]
  *
  * `--compare <dir>`: the same paths through another source tree's buildApp (for example
  * `git archive <commit> src policies | tar -x -C /tmp/base` with node_modules linked), loaded
  * into this process and measured in the same alternation: an A/B of code, not only of paths.
+ * `--known-device`: also the common step-up (the payout from the subject's known device at home,
+ * where only large-payouts fires).
  * `--paths`: measure only these (for a CPU profile of one path:
  * `node --cpu-prof --import tsx bench/ab.ts --paths step_up`).
  */
@@ -34,6 +36,7 @@ const result = await comparePaths({
   batch: Number(arg('batch', '1000')),
   rounds: Number(arg('rounds', '12')),
   nowS: Math.floor(Date.now() / 1000),
+  knownDevice: process.argv.includes('--known-device'),
   ...(compare !== '' ? { trees: [await loadTree(resolve(compare))] } : {}),
   ...(only ? { only } : {})
 })

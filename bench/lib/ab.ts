@@ -7,6 +7,8 @@
  *   allow    profile.read, fresh password + OTP session, known device, home address: nothing fires
  *   step_up  payments.payout of 2,500 on a password-only session from a device and country the
  *            subject has never used: three policies fire and merge into one requirement
+ *   step_up (known device)  the same payout from the subject's known device at home: only
+ *            large-payouts fires (the common step-up; measured when `knownDevice` is set)
  *   bare     Fastify with the service's options and the route's schemas and validator answering
  *            the step-up answer (the floor: parsing, validation, serialization and inject)
  * Extra trees (bench/ab.ts --compare) add the same two paths through another source tree.
@@ -32,8 +34,19 @@ export interface Tree {
 export const thisTree: Tree = { label: '', buildApp: buildApp as unknown as Tree['buildApp'], loadPolicySet, PolicyHolder: PolicyHolder as unknown as Tree['PolicyHolder'], createMemoryHistoryStore }
 
 /** `n` request bodies of a path: a few subjects, so per-subject state stays realistic. */
-export function pathBodies (path: 'allow' | 'step_up', nowS: number, n = 50): contract.DecideBody[] {
+export function pathBodies (path: 'allow' | 'step_up' | 'step_up_known', nowS: number, n = 50): contract.DecideBody[] {
   const home = HOME_IPS[0].ip
+  if (path === 'step_up_known') {
+    // A strong session from the same device first teaches it (see comparePaths), then the payout.
+    return Array.from({ length: n }, (_, i) => ({
+      action: 'payments.payout',
+      subject: { id: `ab-known-${i}` },
+      claims: { sub: `ab-known-${i}`, amr: ['pwd'], auth_time: nowS - 300, iat: nowS - 300, exp: nowS + 3300 },
+      ip: home,
+      device: { fingerprint: `fp-known-${i}` },
+      context: { amount: 2500, currency: 'EUR' }
+    }))
+  }
   return Array.from({ length: n }, (_, i) => path === 'allow'
     ? {
         action: 'profile.read',
@@ -106,13 +119,21 @@ export interface PathsResult {
   ratios: Record<string, number>
 }
 
-export async function comparePaths (o: { geo: GeoLookup, policiesDir: string, batch: number, rounds: number, nowS: number, trees?: Tree[], only?: Set<string> }): Promise<PathsResult> {
+export async function comparePaths (o: { geo: GeoLookup, policiesDir: string, batch: number, rounds: number, nowS: number, trees?: Tree[], only?: Set<string>, knownDevice?: boolean }): Promise<PathsResult> {
   const paths: Path[] = []
   for (const tree of [thisTree, ...(o.trees ?? [])]) {
     const app = await decideApp(tree, o.geo, o.policiesDir)
     const suffix = tree.label === '' ? '' : ` (${tree.label})`
     paths.push({ name: `allow${suffix}`, app, bodies: pathBodies('allow', o.nowS), expect: 'allow' })
     paths.push({ name: `step_up${suffix}`, app, bodies: pathBodies('step_up', o.nowS), expect: 'step_up' })
+    if (o.knownDevice === true) {
+      const bodies = pathBodies('step_up_known', o.nowS)
+      // Teach each subject its device and home country with a strong session on a routine action.
+      for (const b of bodies) {
+        await app.inject({ method: 'POST', url: '/decide', payload: { ...b, action: 'profile.read', context: {}, claims: { ...b.claims, amr: ['pwd', 'otp'] } } })
+      }
+      paths.push({ name: `step_up known device${suffix}`, app, bodies, expect: 'step_up' })
+    }
   }
   // Learn the allow path's devices and locations; check each path answers what it is named after.
   for (const p of paths) {
@@ -144,10 +165,12 @@ export async function comparePaths (o: { geo: GeoLookup, policiesDir: string, ba
     if (x !== undefined && y !== undefined) ratios[`${a} / ${b}`] = x / y
   }
   ratio('step_up', 'allow')
+  ratio('step_up known device', 'allow')
   ratio('allow', 'bare')
   ratio('step_up', 'bare')
   for (const t of o.trees ?? []) {
     ratio(`step_up (${t.label})`, `allow (${t.label})`)
+    ratio(`step_up known device (${t.label})`, `allow (${t.label})`)
     ratio('allow', `allow (${t.label})`)
     ratio('step_up', `step_up (${t.label})`)
   }
