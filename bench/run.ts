@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decide } from '../src/engine/decide.js'
 import type { Facts, HistoryFact } from '../src/engine/model.js'
-import { normalizeDecideBody, type DecideBody } from '../src/http/normalize.js'
+import { normalizeDecideBody, toDecideResponse, type DecideBody } from '../src/contract/index.js'
 import { compilePolicies } from '../src/policy/compile.js'
 import { loadPolicySet } from '../src/policy/load.js'
 import { openGeoLookup, type GeoLookup } from '../src/signals/geo.js'
@@ -30,6 +30,7 @@ import { NAMES, writeReport, type Results, type Run } from './lib/report.js'
 import { generatedActions, generatePolicies, HOME_IPS, historyFiller, makeMix, rng, subjectId, writePolicyFolder } from './lib/workload.js'
 import type { ServerSpec } from './server.js'
 import { summarizeDir } from './summarize-profile.js'
+import { comparePaths, formatPaths, pathBodies } from './lib/ab.js'
 import { cpuWindow, track } from './lib/cpu.js'
 import { benchDir, root, script } from './lib/paths.js'
 
@@ -162,6 +163,12 @@ async function main (): Promise<void> {
   results.microOtherCpu = microWindow().other
   for (const m of results.micro) log(`  ${m.stage}: ${m.usPerCall.toFixed(2)} µs`)
 
+  log('step-up vs allow: in-process A/B (app.inject, alternating batches)')
+  const pathsWindow = cpuWindow()
+  const inProcessPaths = await comparePaths({ geo, policiesDir: join(root, 'policies'), batch: quick ? 300 : 1000, rounds: quick ? 4 : 12, nowS })
+  const inProcessOtherCpu = pathsWindow().other
+  for (const line of formatPaths(inProcessPaths)) log(line)
+
   // ---- baselines and /decide ----
   log('starting servers')
   const [A, B, M, R, R0] = await Promise.all([
@@ -209,6 +216,9 @@ async function main (): Promise<void> {
   ]
   results.decisionCounts = { [M!.name]: await decisionCounts(M!), [R!.name]: await decisionCounts(R!), [R0!.name]: await decisionCounts(R0!) }
   for (const s of [A, B, M, R, R0]) await s!.close()
+
+  log('step-up vs allow over HTTP')
+  results.paths = { inProcess: inProcessPaths, inProcessOtherCpu, http: await pathsOverHttp(examples, geo, nowS) }
 
   // ---- how cost grows: policies ----
   log(`policies: ${POLICIES_SMALL} vs ${P.policiesLarge}`)
@@ -289,13 +299,13 @@ async function microbenchmarks (set: CompiledPolicySet, geo: GeoLookup, mix: Dec
   const serialize = responseSerializer()
   const shaped = prepared.map(p => {
     const d = decide(set, p.plan, p.facts, nowS)
-    return { decision: d.decision, decisionId: '01234567-89ab-7def-8123-456789abcdef', required: d.required, challenge: d.challenge, enroll: d.enroll, message: d.message, reasons: d.reasons, session: d.session, reportOnly: d.reportOnly }
+    return toDecideResponse({ decisionId: '01234567-89ab-7def-8123-456789abcdef', policyRevision: set.revision, decision: d }) as { decision: string, decisionId: string }
   })
   add('response serialization', 'fast-json-stringify(decisionSchema)', await timeIt(shaped, ms, s => serialize(s)))
   add('response serialization (JSON.stringify)', 'for comparison', await timeIt(shaped, ms, s => JSON.stringify(s)))
 
   const logger = devNullLogger()
-  add('decision log line', 'pino info, the service\'s fields, buffered destination as src/server.ts (/dev/null)', await timeIt(shaped, ms, s => logger.info({ decisionId: s.decisionId, event: 'auth.allowed', decision: s.decision, tenant: undefined, subject: 'user-0000001', action: 'payments.payout', application: undefined, policies: ['a', 'b'], device: 'abcdefghijklmnopqrstuv', durationMs: 0.123 }, 'decision')))
+  add('decision log line', 'pino info, the service\'s fields, buffered destination as src/server.ts (/dev/null)', await timeIt(shaped, ms, s => logger.info({ decisionId: s.decisionId, decision: s.decision, event: 'auth.allowed', policyRevision: set.revision, tenant: undefined, subject: 'user-0000001', action: 'payments.payout', policies: ['a', 'b'] }, 'decision')))
 
   const queries = prepared.map(p => ({
     key: { tenant: p.request.tenant, subject: p.request.subjectId },
@@ -313,6 +323,30 @@ async function microbenchmarks (set: CompiledPolicySet, geo: GeoLookup, mix: Dec
 
   add('whole pipeline in-process (memory)', 'validate + normalize + service.decide (+ log, metrics, audit) + serialize, no HTTP', await timeIt(mix, ms, b => pipe.handle(b)))
   return out
+}
+
+// ---- step-up vs allow over HTTP --------------------------------------------------------------
+
+/** Two /decide memory servers, one fed only the allow path, one only the step-up path, and the bare route answering the step-up answers: interleaved rounds. */
+async function pathsOverHttp (set: CompiledPolicySet, geo: GeoLookup, nowS: number): Promise<Results['paths']['http']> {
+  const allow = pathBodies('allow', nowS, 200)
+  const stepUp = pathBodies('step_up', nowS, 200)
+  const pipe = buildPipeline(set, geo, createMemoryHistoryStore({ maxSubjects: 1000 }), devNullLogger())
+  const answers: unknown[] = []
+  for (const body of stepUp) answers.push(JSON.parse(await pipe.handle(body)))
+  const answersFile = join(work, 'step-up-answers.json')
+  writeFileSync(answersFile, JSON.stringify(answers))
+  const names = { allow: '/decide memory, allow path only', stepUp: '/decide memory, step-up path only', bare: 'bare route, step-up answers' }
+  const [SA, SS, SB] = await Promise.all([
+    startServer(names.allow, { kind: 'decide', history: 'memory', audit: 'memory', policiesDir: join(root, 'policies') }),
+    startServer(names.stepUp, { kind: 'decide', history: 'memory', audit: 'memory', policiesDir: join(root, 'policies') }),
+    startServer(names.bare, { kind: 'bare', responsesFile: answersFile })
+  ])
+  const scenarios = [{ server: SA!, requests: toRequests(allow, '/decide') }, { server: SS!, requests: toRequests(stepUp, '/decide') }, { server: SB!, requests: toRequests(stepUp, '/decide') }]
+  for (const x of scenarios) await warm(x.server, x.requests)
+  const closed = await closedLoopRuns(scenarios, { ...P, runS: P.runS / 2, rounds: Math.max(2, P.rounds / 2) })
+  for (const x of scenarios) await x.server.close()
+  return { allow: closed.get(names.allow)!, stepUp: closed.get(names.stepUp)!, bare: closed.get(names.bare)! }
 }
 
 // ---- policies ---------------------------------------------------------------------------------

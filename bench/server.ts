@@ -22,8 +22,7 @@ import { createRedisAuditLog } from '../src/audit/redis-audit-log.js'
 import type { AuditLog } from '../src/audit/audit-log.js'
 import type { Metrics } from '../src/metrics.js'
 import { Registry } from 'prom-client'
-import { decideRequestSchema, decisionSchema } from '../src/http/schemas.js'
-import type { DecideBody } from '../src/http/normalize.js'
+import { decideBodyValidator, decideRequestSchema, decisionSchema, type DecideBody } from '../src/contract/index.js'
 import { compilePolicies } from '../src/policy/compile.js'
 import { loadPolicySet, PolicyHolder } from '../src/policy/load.js'
 import type { FolderSources } from '../src/policy/source.js'
@@ -71,14 +70,16 @@ async function bare (s: Extract<ServerSpec, { kind: 'bare' }>): Promise<FastifyI
   const app: FastifyInstance = Fastify(fastifyOptions(logger))
   let i = 0
   const schema = { body: decideRequestSchema, response: { 200: decisionSchema } }
+  // The route's own validator, as registerDecideRoute installs it.
+  const validatorCompiler = (): typeof decideBodyValidator => decideBodyValidator
   if (s.redisUrl === undefined) {
-    app.post('/decide', { schema }, async () => responses[i++ % responses.length])
+    app.post('/decide', { schema, validatorCompiler }, async () => responses[i++ % responses.length])
   } else {
     // The same client options as the history store (fail fast, no offline queue).
     const redis = createRedisClient({ url: s.redisUrl, commandTimeoutMs: 50 }) as Redis
     redis.on('error', () => {})
     closers.push(() => { redis.disconnect() })
-    app.post<{ Body: DecideBody }>('/decide', { schema }, async (request) => {
+    app.post<{ Body: DecideBody }>('/decide', { schema, validatorCompiler }, async (request) => {
       const key = `bench:b:{${request.body.subject?.id ?? request.body.claims?.sub as string}}`
       const reply = await redis.multi().hmget(key, 'l', `d:${request.body.device?.fingerprint ?? ''}`, 'c:GB').exists(`${key}:once`).exec()
       if (!reply || reply.some(([err]) => err)) throw new Error('redis failed')

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino'
 import { authTimeOf } from './engine/assurance.js'
-import { decide, type Decision } from './engine/decide.js'
+import { decide, type DecideOptions, type Decision } from './engine/decide.js'
 import type { Facts, GeoFact, HistoryFact, OnceOnlyFact, DecisionRequest } from './engine/model.js'
 import { consumeTtl, isEmptyUpdate, type HistoryStore, type SubjectKey } from './signals/history.js'
 import type { GeoLookup } from './signals/geo.js'
@@ -25,14 +25,23 @@ export interface DecisionServiceDeps {
 
 export interface DecisionRecord {
   decisionId: string
+  /** The revision of the policy set that decided. */
+  policyRevision: string
   request: DecisionRequest
   decision: Decision
   durationMs: number
   at: number
 }
 
+export interface DecisionResult {
+  decisionId: string
+  policyRevision: string
+  decision: Decision
+}
+
 export interface DecisionService {
-  decide: (request: DecisionRequest) => Promise<{ decisionId: string, decision: Decision }>
+  /** `{ trace: true }` returns the engine's trace on the decision (explanations, coverage); the HTTP route does not ask. */
+  decide: (request: DecisionRequest, options?: DecideOptions) => Promise<DecisionResult>
 }
 
 /** A fixed phrase for callers; the raw error goes to the log only (it may name internals). */
@@ -50,7 +59,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
   }
 
   return {
-    async decide (request) {
+    async decide (request, options) {
       const started = performance.now()
       const nowMs = deps.now()
       const now = nowMs / 1000
@@ -87,7 +96,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
       }
 
       const facts: Facts = { request, geo, history, ipLists, onceOnly }
-      let decision = decide(set, plan, facts, now)
+      let decision = decide(set, plan, facts, now, options)
 
       if (decision.decision === 'allow' && decision.consumes) {
         // The once-only authentication is used up atomically; losing the race means step-up.
@@ -99,7 +108,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
           storeError('consume', err)
           retry = { status: 'unavailable', reason: `history store ${describe(err)}` }
         }
-        if (retry) decision = decide(set, plan, { ...facts, onceOnly: retry }, now)
+        if (retry) decision = decide(set, plan, { ...facts, onceOnly: retry }, now, options)
       }
 
       if (decision.decision === 'allow' && decision.learn && !isEmptyUpdate(decision.learn)) {
@@ -112,23 +121,20 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
 
       const decisionId = uuidv7(nowMs)
       const durationMs = performance.now() - started
-      const line: Record<string, unknown> = {
+      const policyRevision = set.revision
+      // Ids and the outcome only: the audit record carries the rest (request, facts, requirement).
+      logger.info({
         decisionId,
-        event: decision.event,
         decision: decision.decision,
+        event: decision.event,
+        policyRevision,
         tenant: request.tenant,
         subject: request.subjectId,
         action: request.action,
-        application: request.application,
         policies: decision.policies
-      }
-      if (decision.reportOnly.length > 0) line.reportOnly = decision.reportOnly.map(r => r.policy)
-      if (decision.required) line.required = { aal: decision.required.aal, maxAge: decision.required.maxAge }
-      if (request.deviceId !== undefined) line.device = request.deviceId
-      line.durationMs = Math.round(durationMs * 1000) / 1000
-      logger.info(line, 'decision')
-      deps.onDecision?.({ decisionId, request, decision, durationMs, at: nowMs })
-      return { decisionId, decision }
+      }, 'decision')
+      deps.onDecision?.({ decisionId, policyRevision, request, decision, durationMs, at: nowMs })
+      return { decisionId, policyRevision, decision }
     }
   }
 }

@@ -1,36 +1,26 @@
 /**
  * The /decide pipeline without HTTP, stage by stage, for the microbenchmarks and the profile:
- * ajv-compiled request schema (Fastify's options) -> normalizeDecideBody -> the decision
- * service wired as buildApp wires it (metrics, memory audit, pino at info) -> the route's
- * response shape -> fast-json-stringify of the decision schema (what Fastify serializes with).
+ * the decision contract (src/contract: the route's own validator, normalizeDecideBody) -> the
+ * decision service wired as buildApp wires it (metrics, memory audit, pino at info) -> the
+ * contract's response mapping -> fast-json-stringify of the decision schema (what Fastify
+ * serializes with).
  */
-import { toDecideResponse } from '../../src/http/decide-route.js'
-import { isIP } from 'node:net'
-import { Ajv, type ValidateFunction } from 'ajv'
-import addFormats from 'ajv-formats'
+import type { ValidateFunction } from 'ajv'
 import fastJson from 'fast-json-stringify'
 import { pino, type Logger } from 'pino'
 import { createMemoryAuditLog } from '../../src/audit/audit-log.js'
 import { auditDecision } from '../../src/app.js'
 import type { CompiledPolicySet } from '../../src/engine/policy-set.js'
-import { decideRequestSchema, decisionSchema } from '../../src/http/schemas.js'
-import { normalizeDecideBody, type DecideBody } from '../../src/http/normalize.js'
+import { decideBodyValidator, decisionSchema, normalizeDecideBody, toDecideResponse, type DecideBody } from '../../src/contract/index.js'
 import { createMetrics } from '../../src/metrics.js'
 import { PolicyHolder } from '../../src/policy/load.js'
 import { createDecisionService, type DecisionService } from '../../src/service.js'
 import type { GeoLookup } from '../../src/signals/geo.js'
 import type { HistoryStore } from '../../src/signals/history.js'
 
-/** The validator Fastify builds for the route: @fastify/ajv-compiler defaults + buildApp's customOptions + plugins. */
-export function requestValidator (): ValidateFunction {
-  const ajv = new Ajv({
-    coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, addUsedSchema: false
-  })
-  ajv.addFormat('ip', (s: string) => isIP(s) !== 0)
-  // ajv-formats is CommonJS: module.exports is the plugin (what @fastify/ajv-compiler calls).
-  const formats = addFormats as unknown as { default?: (a: Ajv) => Ajv } & ((a: Ajv) => Ajv)
-  ;(formats.default ?? formats)(ajv)
-  return ajv.compile(decideRequestSchema)
+/** The validator the route uses (its `validatorCompiler` returns this very function). */
+export function requestValidator (): ValidateFunction<DecideBody> {
+  return decideBodyValidator
 }
 
 export const responseSerializer = (): ((doc: unknown) => string) => fastJson(decisionSchema as never) as (doc: unknown) => string
@@ -68,8 +58,7 @@ export function buildPipeline (set: CompiledPolicySet, geo: GeoLookup, history: 
     serialize,
     handle: async (body) => {
       if (!validate(body)) throw new Error(`invalid body: ${JSON.stringify(validate.errors)}`)
-      const { decisionId, decision } = await service.decide(normalizeDecideBody(body, policies.current.assurance))
-      return serialize(toDecideResponse(decisionId, decision))
+      return serialize(toDecideResponse(await service.decide(normalizeDecideBody(body, policies.current.assurance))))
     }
   }
 }

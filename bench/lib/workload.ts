@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import type { DecideBody } from '../../src/http/normalize.js'
+import type { DecideBody } from '../../src/contract/index.js'
 import type { FolderSources } from '../../src/policy/source.js'
 
 /** A small seeded PRNG (mulberry32): the same seed gives the same mix. */

@@ -41,6 +41,6 @@ export async function check (dir: string, io: Io): Promise<number> {
     io.out(`${normalize(dir)}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}: the server would refuse this folder`)
     return EXIT.failed
   }
-  io.out(`${normalize(dir)}: ok (${plural(set.policies.length, 'policy', 'policies')} in ${plural(sources.policies.length, 'file')}, ${plural(sources.lists.length, 'list')}; ${plural(warnings, 'warning')})`)
+  io.out(`${normalize(dir)}: ok (${plural(set.policies.length, 'policy', 'policies')} in ${plural(sources.policies.length, 'file')}, ${plural(sources.lists.length, 'list')}; ${plural(warnings, 'warning')}) revision ${set.revision}`)
   return EXIT.ok
 }

@@ -1,8 +1,8 @@
 /**
  * `stepup test --coverage`: which policies and which of their triggers no case fired, as
- * `opa test --coverage` shows the rules no test evaluated. A trigger counts as exercised when a
- * decision's `reasons` (enforced policies) or `reportOnly` (report-only policies, first fired
- * trigger only) name it; a condition is told apart from its siblings by its source text.
+ * `opa test --coverage` shows the rules no test evaluated. It reads the engine's trace of each
+ * decision (every matched policy, its triggers in order, fired or not): a trigger counts as
+ * exercised when a trace shows it fired or failed closed, for enforced and report-only alike.
  */
 import type { Decision } from '../engine/decide.js'
 import type { Policy, Trigger } from '../engine/model.js'
@@ -10,22 +10,10 @@ import type { CompiledPolicySet } from '../engine/policy-set.js'
 
 interface Tracked { label: string, fired: Map<Policy, Set<number>> }
 
-const sameCondition = (t: Trigger, detail: string | undefined): boolean =>
-  t.kind === 'condition' && detail !== undefined && (detail === t.program.source || detail.startsWith(t.program.source + ': '))
-
-/** Indexes of the triggers of `policy` a reason with this kind and detail can stand for. */
-function triggersFor (policy: Policy, kind: string, detail: string | undefined, firstOnly: boolean): number[] {
-  const matching = policy.triggers.flatMap((t, i) => (t.kind === kind ? [i] : []))
-  if (kind === 'condition' && detail !== undefined) {
-    const exact = matching.filter(i => sameCondition(policy.triggers[i]!, detail))
-    if (exact.length > 0) return exact
-  }
-  return firstOnly ? matching.slice(0, 1) : matching
-}
-
 export class Coverage {
   private readonly sets = new Map<CompiledPolicySet, Tracked>()
 
+  /** `decisions` must carry their trace (the suite runner asks for it). */
   record (set: CompiledPolicySet, label: string, decisions: readonly Decision[]): void {
     let tracked = this.sets.get(set)
     if (!tracked) {
@@ -34,13 +22,12 @@ export class Coverage {
     }
     const byId = new Map(set.policies.map(p => [p.id, p]))
     for (const d of decisions) {
-      for (const r of d.reasons) {
-        const policy = byId.get(r.policy)
-        if (policy) for (const i of triggersFor(policy, r.trigger, r.detail, false)) tracked.fired.get(policy)!.add(i)
-      }
-      for (const r of d.reportOnly) {
-        const policy = byId.get(r.policy)
-        if (policy) for (const i of triggersFor(policy, r.trigger, undefined, true)) tracked.fired.get(policy)!.add(i)
+      if (d.trace === undefined) throw new Error('coverage: a decision without its trace')
+      for (const entry of d.trace.policies) {
+        const policy = byId.get(entry.policy)
+        if (!policy) continue
+        const seen = tracked.fired.get(policy)!
+        entry.triggers.forEach((t, i) => { if (t.status !== 'not_fired') seen.add(i) })
       }
     }
   }

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { pino } from 'pino'
-import { toDecideResponse } from '../http/decide-route.js'
+import { toDecideResponse } from '../contract/index.js'
 import { PolicyLoadError } from '../errors.js'
 import type { GeoFact } from '../engine/model.js'
 import { loadPolicySet, PolicyHolder } from '../policy/load.js'
@@ -54,7 +54,7 @@ export async function decideCommand (options: DecideOptions, io: Io): Promise<nu
     for (const p of err.problems) io.err('  ' + (p.field === '(folder)' ? `${p.file}: ${p.message}` : formatProblemLine(p, options.policies)))
     return EXIT.usage
   }
-  const { body, request } = parseDecideInput(text, options.input === '-' ? 'stdin' : options.input, set.assurance)
+  const request = parseDecideInput(text, options.input === '-' ? 'stdin' : options.input, set.assurance)
 
   const geo = await openGeoLookup({})
   try {
@@ -65,14 +65,15 @@ export async function decideCommand (options: DecideOptions, io: Io): Promise<nu
       logger: pino({ level: 'silent' }),
       now: () => nowMs
     })
-    const { decisionId, decision } = await service.decide(request)
+    const result = await service.decide(request, { trace: !options.json })
     if (options.json) {
       // The body of POST /decide's 200 answer.
-      io.out(JSON.stringify(toDecideResponse(decisionId, decision), null, 2))
+      io.out(JSON.stringify(toDecideResponse(result), null, 2))
       return EXIT.ok
     }
-    const fact: GeoFact = body.ip !== undefined ? geo.lookup(body.ip) : { status: 'none' }
-    for (const line of explain({ set, plan: set.plan(request), request, decision, decisionId, now: nowMs / 1000, geo: fact })) io.out(line)
+    // Shown beside the request: the location the address resolves to.
+    const fact: GeoFact = request.ip !== undefined ? geo.lookup(request.ip) : { status: 'none' }
+    for (const line of explain({ set, request, decision: result.decision, decisionId: result.decisionId, now: nowMs / 1000, geo: fact })) io.out(line)
     return EXIT.ok
   } finally {
     geo.close()

@@ -1,18 +1,17 @@
 /**
  * The readable explanation `stepup decide` prints: the request and session as the engine saw
- * them, the policies that apply (and those overridden), every trigger of those policies with
- * whether it fired and its figures, and why the result is what it is.
+ * them, then a view of the engine's trace — the policies that matched (and those overridden),
+ * every trigger of those policies with whether it fired and its figures, the merge, and why the
+ * result is what it is. Nothing here matches policies or reads detail strings: the trace says.
  */
-import type { Decision, Reason } from '../engine/decide.js'
-import { actionMatches } from '../engine/actions.js'
+import type { Decision, DecisionTrace, PolicyTrace } from '../engine/decide.js'
 import type { DecisionRequest, GeoFact, Location, Policy } from '../engine/model.js'
-import type { CompiledPolicySet, Plan } from '../engine/policy-set.js'
+import type { CompiledPolicySet } from '../engine/policy-set.js'
 import { formatSeconds } from '../policy/duration.js'
 import { describeTrigger } from './coverage.js'
 
 export interface Explained {
   set: CompiledPolicySet
-  plan: Plan
   request: DecisionRequest
   decision: Decision
   decisionId: string
@@ -40,9 +39,6 @@ const scopeText = (p: Policy): string => {
   return parts.length > 0 ? parts.join(', ') : 'global'
 }
 
-const inScope = (p: Policy, r: DecisionRequest): boolean =>
-  (p.scope.tenant === undefined || p.scope.tenant === r.tenant) && (p.scope.application === undefined || p.scope.application === r.application)
-
 const figureValue = (key: string, value: unknown): string => {
   if (key === 'lastSeen' && value === null) return 'never'
   if (value !== null && typeof value === 'object' && 'latitude' in value) return place(value as Location)
@@ -54,15 +50,8 @@ const table = (rows: string[][], indent: string): string[] => {
   return rows.map(row => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd())
 }
 
-/** Whether a reason stands for this trigger of the policy (conditions are told apart by source). */
-const reasonFor = (reasons: Reason[], p: Policy, index: number): Reason | undefined => {
-  const t = p.triggers[index]!
-  return reasons.find(r => r.policy === p.id && r.trigger === t.kind &&
-    (t.kind !== 'condition' || r.detail === undefined || r.detail === t.program.source || r.detail.startsWith(t.program.source + ': ')))
-}
-
 export function explain (x: Explained): string[] {
-  const { set, plan, request: r, decision: d } = x
+  const { set, request: r, decision: d } = x
   const out: string[] = []
   const headline = d.decision === 'allow' ? 'ALLOW' : d.decision === 'step_up' ? 'STEP UP' : 'DENY'
   out.push(`Decision: ${headline} (${d.event})  decisionId ${x.decisionId}`)
@@ -83,6 +72,7 @@ export function explain (x: Explained): string[] {
   if (r.resource !== undefined) requestRows.push(['resource', r.resource])
   if (Object.keys(r.context).length > 0) requestRows.push(['context', JSON.stringify(r.context)])
   requestRows.push(['time', iso(x.now)])
+  requestRows.push(['policy', `revision ${set.revision}`])
   out.push(...table(requestRows, '  '))
   out.push('')
 
@@ -96,36 +86,38 @@ export function explain (x: Explained): string[] {
   ], '  '))
   out.push('')
 
-  const applying = [...plan.enforced, ...plan.report]
-  const matched = set.policies.filter(p => inScope(p, r) && p.actions.some(a => actionMatches(a, r.action)))
-  const overridden = matched.filter(p => !applying.includes(p))
+  const trace = traceOf(d)
+  const byId = new Map(set.policies.map(p => [p.id, p]))
+  const policyOf = (entry: PolicyTrace): Policy => byId.get(entry.policy)!
+  const applying = trace.policies.filter(e => e.outcome !== 'overridden')
+  const overridden = trace.policies.filter(e => e.outcome === 'overridden')
   out.push(`Policies for ${r.action} here: ${applying.length} appl${applying.length === 1 ? 'ies' : 'y'}${overridden.length > 0 ? `, ${overridden.length} overridden` : ''}`)
   if (applying.length === 0 && overridden.length === 0) out.push('  (no policy matches this action in this tenant and application)')
-  out.push(...table(applying.map(p => [p.id, p.mode === 'report' ? 'report-only' : 'enforce', scopeText(p), requirementText(p), `${p.file}:${p.line}`]), '  '))
-  for (const p of overridden) {
-    const by = matched.filter(o => o.overrides === p.id && applying.includes(o)).map(o => o.id)
-    const less = matched.filter(o => o.overrides !== undefined && o.overrides === p.overrides && !applying.includes(o) && o !== p)
-    out.push(`  ${p.id} (${p.file}:${p.line}) is overridden${by.length > 0 ? ` by ${by.join(', ')}` : ''}${less.length > 0 ? ' (a more specific override of the same policy wins)' : ''}`)
+  out.push(...table(applying.map(e => [e.policy, e.mode === 'report' ? 'report-only' : 'enforce', scopeText(policyOf(e)), requirementText(policyOf(e)), `${e.file}:${e.line}`]), '  '))
+  for (const e of overridden) {
+    const p = policyOf(e)
+    // A losing override is itself replaced by the more specific override of the same target.
+    const lost = p.overrides !== undefined ? ` (a more specific override of ${p.overrides} wins)` : ''
+    out.push(`  ${e.policy} (${e.file}:${e.line}) is overridden by ${e.overriddenBy ?? '?'}${lost}`)
   }
   out.push('')
 
   if (applying.length > 0) {
     out.push('Triggers')
-    for (const p of plan.enforced) {
-      out.push(`  ${p.id}`)
-      p.triggers.forEach((t, i) => {
-        const reason = reasonFor(d.reasons, p, i)
-        if (!reason) { out.push(`    not fired  ${describeTrigger(t)}`); return }
-        const outcome = reason.outcome === 'step_up' ? `step_up: the session lacks ${(reason.unmet ?? []).join(', ')}` : reason.outcome
-        out.push(`    FIRED      ${describeTrigger(t)} -> ${outcome}`)
-        if (reason.detail !== undefined && !(t.kind === 'condition' && reason.detail === t.program.source)) out.push(`               ${reason.detail}`)
-        for (const [k, v] of Object.entries(reason.figures ?? {})) out.push(`               ${k}: ${figureValue(k, v)}`)
+    for (const e of applying) {
+      const p = policyOf(e)
+      out.push(e.mode === 'report' ? `  ${e.policy} (report-only: never changes the decision)` : `  ${e.policy}`)
+      e.triggers.forEach((t, i) => {
+        const described = describeTrigger(p.triggers[i]!)
+        if (t.status === 'not_fired') { out.push(`    not fired  ${described}`); return }
+        const outcome = e.mode === 'report'
+          ? `would ${e.outcome === 'satisfied' ? 'allow' : e.outcome}`
+          : e.outcome === 'step_up' ? `step_up: the session lacks ${(e.unmet ?? []).join(', ')}` : e.outcome
+        out.push(`    ${t.status === 'error' ? 'ERROR      ' : 'FIRED      '}${described} -> ${outcome}`)
+        // A condition's detail is its source (already shown) unless it failed.
+        if (t.detail !== undefined && (t.kind !== 'condition' || t.status === 'error')) out.push(`               ${t.detail}`)
+        for (const [k, v] of Object.entries(t.figures ?? {})) out.push(`               ${k}: ${figureValue(k, v)}`)
       })
-    }
-    for (const p of plan.report) {
-      const hit = d.reportOnly.find(e => e.policy === p.id)
-      out.push(`  ${p.id} (report-only: never changes the decision)`)
-      out.push(hit ? `    FIRED      ${hit.trigger} -> would ${hit.decision}` : '    not fired')
     }
     out.push('')
   }
@@ -135,11 +127,16 @@ export function explain (x: Explained): string[] {
   return out
 }
 
+/** The trace `stepup decide` asked the service for. */
+function traceOf (d: Decision): DecisionTrace {
+  if (d.trace === undefined) throw new Error('explain: the decision carries no trace (decide with { trace: true })')
+  return d.trace
+}
+
 function why (x: Explained): string[] {
-  const { decision: d, set } = x
-  const byId = new Map(set.policies.map(p => [p.id, p]))
-  const outcomes = new Map<string, Reason>()
-  for (const reason of d.reasons) if (!outcomes.has(reason.policy)) outcomes.set(reason.policy, reason)
+  const { decision: d } = x
+  const trace = traceOf(d)
+  const enforced = trace.policies.filter(e => e.mode === 'enforce')
   const lines: string[] = []
   const challenge = (): void => {
     if (d.message !== undefined) lines.push(`message: ${d.message}`)
@@ -149,13 +146,13 @@ function why (x: Explained): string[] {
     }
   }
 
-  const denied = [...outcomes.values()].filter(o => o.outcome === 'deny').map(o => o.policy)
-  const unsatisfied = [...outcomes.values()].filter(o => o.outcome === 'step_up')
-  const satisfied = [...outcomes.values()].filter(o => o.outcome === 'satisfied').map(o => o.policy)
+  const denied = enforced.filter(e => e.outcome === 'deny').map(e => e.policy)
+  const unsatisfied = enforced.filter(e => e.outcome === 'step_up')
+  const satisfied = enforced.filter(e => e.outcome === 'satisfied').map(e => e.policy)
 
   if (d.decision === 'allow') {
-    if (outcomes.size === 0) {
-      lines.push(x.plan.enforced.length === 0
+    if (denied.length + unsatisfied.length + satisfied.length === 0) {
+      lines.push(enforced.every(e => e.outcome === 'overridden')
         ? 'No enforced policy applies to this action here: allowed.'
         : 'No trigger of the applying policies fired: allowed.')
     } else {
@@ -170,14 +167,14 @@ function why (x: Explained): string[] {
     return lines
   }
 
-  lines.push(`Not satisfied by the session: ${unsatisfied.map(o => `${o.policy} (lacks ${(o.unmet ?? []).join(', ')})`).join('; ')}.`)
+  lines.push(`Not satisfied by the session: ${unsatisfied.map(e => `${e.policy} (lacks ${(e.unmet ?? []).join(', ')})`).join('; ')}.`)
   if (satisfied.length > 0) lines.push(`Already satisfied: ${satisfied.join(', ')}.`)
-  const policies = unsatisfied.map(o => byId.get(o.policy)).filter((p): p is Policy => p !== undefined)
-  if (policies.length > 1) {
-    const restricting = policies.filter(p => p.require.factors !== null)
-    lines.push(`Merged: aal ${Math.max(...policies.map(p => p.require.aal))} (the highest), ` +
-      `factors ${restricting.length === 0 ? 'any class that reaches it' : restricting.map(p => `[${p.require.factors!.join(', ')}]`).join(' ∩ ')}, ` +
-      `maxAge ${formatSeconds(Math.min(...policies.map(p => p.require.maxAge)))} (the smallest).`)
+  const merge = trace.merge
+  if (merge && merge.policies.length > 1) {
+    lines.push(`Merged ${merge.policies.join(', ')}: aal ${merge.aal} (the highest), ` +
+      `factors ${merge.factors === null ? 'any class that reaches it' : `[${merge.factors.join(', ')}] (every restriction at once)`}, ` +
+      `maxAge ${merge.onceOnly ? '0 (once only)' : formatSeconds(merge.maxAge)} (the smallest)` +
+      `${merge.scopes !== undefined && merge.scopes.length > 0 ? `, scopes ${merge.scopes.join(' ')}` : ''}.`)
   }
   const req = d.required
   if (req) {

@@ -8,12 +8,30 @@
  */
 import { isAssuranceUnmet, isDpopBound, isFresh, type Session, type Unmet } from './assurance.js'
 import { acrValuesFor, GENERIC_STEP_UP, insufficientScopeHeader, stepUpHeader, unmetHeader, type Scheme } from './challenge.js'
-import type { Decision, Reason, RequiredAuthentication } from './decide.js'
+import type { Decision, MergeTrace, Reason, RequiredAuthentication } from './decide.js'
 import type { Assurance, Facts, Policy } from './model.js'
 
 export type StepUpOutcome = Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> & {
   /** Why a step-up became a deny, when it says more than the policies' own reasons. */
   reason?: Reason
+  /** How the policies combined (the trace's `merge`). */
+  merge: MergeTrace
+}
+
+const CHALLENGE_CACHE_LIMIT = 10_000
+
+/**
+ * A header depends only on its parts, and a compiled set's requirements are few: each header
+ * is built once per set (the cache lives on the set and is dropped with it).
+ */
+function cachedHeader (cache: Map<string, string> | undefined, key: string, build: () => string): string {
+  if (cache === undefined) return build()
+  let header = cache.get(key)
+  if (header === undefined) {
+    if (cache.size >= CHALLENGE_CACHE_LIMIT) cache.clear()
+    cache.set(key, header = build())
+  }
+  return header
 }
 
 export const FUTILE_MESSAGE = 'The authentication this action requires cannot be requested from your identity provider.'
@@ -33,7 +51,7 @@ export function strictestOf (policies: readonly Policy[]): Policy {
  * Merges `policies` (every fired step-up policy, at least one unmet) into one requirement and
  * its challenge. `unmetOf` says what the session lacks for each one.
  */
-export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => readonly Unmet[], session: Session, facts: Facts, assurance: Assurance): StepUpOutcome {
+export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => readonly Unmet[], session: Session, facts: Facts, assurance: Assurance, headers?: Map<string, string>): StepUpOutcome {
   let aal: 1 | 2 | 3 = 1
   let maxAge = Infinity
   let allowed = null as Set<string> | null
@@ -61,13 +79,16 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
   const required: RequiredAuthentication = { aal, factors, maxAge, acrValues }
   if (scopes.size > 0) required.scopes = [...scopes]
   const scheme: Scheme = isDpopBound(facts.request.claims, facts.request.dpopBound) ? 'DPoP' : 'Bearer'
+  const merge: MergeTrace = { aal, factors: allowed === null ? null : [...allowed], maxAge, onceOnly: maxAge === 0, policies: policies.map(p => p.id) }
+  if (scopes.size > 0) merge.scopes = [...scopes]
   const deny = (message: string, enroll: string[], reason?: Reason): StepUpOutcome => ({
     decision: 'deny',
     event: 'auth.access_denied',
     required,
     enroll,
     message,
-    challenge: { status: 403, wwwAuthenticate: unmetHeader(message, scheme) },
+    challenge: { status: 403, wwwAuthenticate: cachedHeader(headers, `u\u0000${scheme}\u0000${message}`, () => unmetHeader(message, scheme)) },
+    merge,
     ...(reason ? { reason } : {})
   })
 
@@ -95,7 +116,8 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
       event: 'auth.step_up_initiated',
       required,
       message,
-      challenge: { status: 403, wwwAuthenticate: insufficientScopeHeader(message, [...scopes], scheme) }
+      challenge: { status: 403, wwwAuthenticate: cachedHeader(headers, `q\u0000${scheme}\u0000${[...scopes].join(' ')}\u0000${message}`, () => insufficientScopeHeader(message, [...scopes], scheme)) },
+      merge
     }
   }
   return {
@@ -103,6 +125,11 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
     event: 'auth.step_up_initiated',
     required,
     message,
-    challenge: { status: 401, wwwAuthenticate: stepUpHeader(message, acrValues, maxAge, scheme, scopeUnmet ? [...scopes] : undefined) }
+    challenge: {
+      status: 401,
+      wwwAuthenticate: cachedHeader(headers, `s\u0000${scheme}\u0000${maxAge}\u0000${acrValues.join(' ')}\u0000${scopeUnmet ? [...scopes].join(' ') : ''}\u0000${message}`,
+        () => stepUpHeader(message, acrValues, maxAge, scheme, scopeUnmet ? [...scopes] : undefined))
+    },
+    merge
   }
 }

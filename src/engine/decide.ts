@@ -1,5 +1,5 @@
 /**
- * The decision (SPEC §2, §3.3): pure. Given a compiled set, the plan for the request, the
+ * The decision (docs/api.md, docs/policies.md): pure. Given a compiled set, the plan for the request, the
  * facts gathered for it and the time, it returns what to answer and what history may learn.
  */
 import { evaluateSession, expiredAt, isDpopBound, unmetBy, type Session, type Unmet } from './assurance.js'
@@ -7,6 +7,7 @@ import { invalidTokenDecision } from './challenge.js'
 import { stepUp } from './combine.js'
 import { learnFrom, type HistoryUpdate } from './learning.js'
 import type { Assurance, Facts, Policy, TriggerKind } from './model.js'
+import { needsOf } from './needs.js'
 import type { CompiledPolicySet, Plan } from './policy-set.js'
 import { RiskEvaluator, type TriggerResult } from './risk.js'
 
@@ -25,6 +26,48 @@ export interface Reason {
   figures?: Record<string, unknown>
   /** For `step_up`: what the session lacks. */
   unmet?: Unmet[]
+}
+
+/** One trigger of a policy as the engine evaluated it; `error`: its facts were missing or it failed, so it fired (fails closed). */
+export interface TriggerTrace {
+  kind: TriggerKind
+  status: 'fired' | 'not_fired' | 'error'
+  detail?: string
+  figures?: Record<string, unknown>
+}
+
+/**
+ * One policy whose scope and actions matched the request. `triggers` lines up with the
+ * policy's `when` list (an overridden policy is not evaluated: none). For a report-only
+ * policy, `outcome` is what it would decide if enforced alone.
+ */
+export interface PolicyTrace {
+  policy: string
+  file: string
+  line: number
+  mode: 'enforce' | 'report'
+  overriddenBy?: string
+  triggers: TriggerTrace[]
+  outcome: 'not_fired' | 'step_up' | 'satisfied' | 'deny' | 'overridden'
+  /** What the session lacks, when a fired step-up policy is not satisfied. */
+  unmet?: string[]
+}
+
+/** How the unsatisfied step-up policies combined into one requirement. */
+export interface MergeTrace {
+  aal: 1 | 2 | 3
+  /** The factor classes every restricting policy allows; null = no policy restricts them. */
+  factors: string[] | null
+  maxAge: number
+  onceOnly: boolean
+  scopes?: string[]
+  policies: string[]
+}
+
+/** What the engine considered and why: every explanation (reasons, reportOnly, CLI, coverage) is a view of it. */
+export interface DecisionTrace {
+  policies: PolicyTrace[]
+  merge?: MergeTrace
 }
 
 export interface RequiredAuthentication {
@@ -52,13 +95,18 @@ export interface Decision {
   consumes?: { authTime: number }
   /** What history may learn from this decision (only ever set on `allow`). */
   learn?: HistoryUpdate
+  /** Only when asked for (`decide(..., { trace: true })`). */
+  trace?: DecisionTrace
 }
 
-interface Fired { policy: Policy, triggers: Array<{ kind: TriggerKind, result: TriggerResult }> }
+export interface DecideOptions {
+  /** Return the trace on the decision (it is always recorded: reasons and reportOnly are views of it). */
+  trace?: boolean
+}
 
 const GENERIC_DENY = 'This action is not allowed.'
 
-export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: number): Decision {
+export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: number, options?: DecideOptions): Decision {
   const assurance = set.assurance
   const claims = facts.request.claims
   const expired = expiredAt(claims, now, assurance.clockSkew)
@@ -72,48 +120,47 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   const risk = new RiskEvaluator(facts, assurance, now)
   const vars = lazyVars(facts, session, risk)
 
-  const reasons: Reason[] = []
+  const traced: PolicyTrace[] = []
   const denies: Policy[] = []
   const stepUps: Policy[] = []
   const unmetByPolicy = new Map<Policy, Unmet[]>()
   let anyUnmet = false
   let consumes: Decision['consumes']
-  const firedIds: string[] = []
 
   for (const policy of plan.enforced) {
-    const fired = fire(policy, risk, vars)
+    const { entry, fired } = fire(policy, risk, vars, facts)
+    traced.push(entry)
     if (!fired) continue
-    firedIds.push(policy.id)
-    let outcome: Outcome = 'deny'
-    let unmet: Unmet[] | undefined
     if (policy.effect === 'deny') {
+      entry.outcome = 'deny'
       denies.push(policy)
     } else {
-      unmet = unmetOf(policy, session, facts, assurance)
-      outcome = unmet.length > 0 ? 'step_up' : 'satisfied'
+      const unmet = unmetOf(policy, session, facts, assurance)
+      entry.outcome = unmet.length > 0 ? 'step_up' : 'satisfied'
       stepUps.push(policy)
       unmetByPolicy.set(policy, unmet)
-      if (outcome === 'step_up') anyUnmet = true
-      else if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
-    }
-    for (const t of fired.triggers) {
-      const reason: Reason = { policy: policy.id, trigger: t.kind, outcome }
-      if (t.result.detail !== undefined) reason.detail = t.result.detail
-      if (t.result.figures !== undefined) reason.figures = t.result.figures
-      if (unmet !== undefined && unmet.length > 0) reason.unmet = unmet
-      reasons.push(reason)
+      if (unmet.length > 0) { entry.unmet = unmet; anyUnmet = true } else if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
     }
   }
 
-  const reportOnly: Decision['reportOnly'] = []
   for (const policy of plan.report) {
-    const fired = fire(policy, risk, vars)
+    const { entry, fired } = fire(policy, risk, vars, facts)
+    traced.push(entry)
     if (!fired) continue
-    const unmet = policy.effect === 'deny' ? [] : unmetOf(policy, session, facts, assurance)
-    const would = policy.effect === 'deny' ? 'deny' : unmet.length === 0 ? 'allow' : stepUp([policy], () => unmet, session, facts, assurance).decision
-    reportOnly.push({ policy: policy.id, decision: would, trigger: fired.triggers[0]!.kind })
+    if (policy.effect === 'deny') { entry.outcome = 'deny'; continue }
+    const unmet = unmetOf(policy, session, facts, assurance)
+    if (unmet.length === 0) { entry.outcome = 'satisfied'; continue }
+    entry.unmet = unmet
+    // What it would decide alone: a requirement no enrolled factor can meet (or a futile challenge) is a deny.
+    entry.outcome = stepUp([policy], () => unmet, session, facts, assurance).decision === 'deny' ? 'deny' : 'step_up'
   }
 
+  for (const { policy, by } of plan.overridden) {
+    traced.push({ policy: policy.id, file: policy.file, line: policy.line, mode: policy.mode, overriddenBy: by, triggers: [], outcome: 'overridden' })
+  }
+
+  const trace: DecisionTrace = { policies: traced }
+  const fired = firedPolicies(trace)
   const factors: string[] = []
   const acrProves: string[] = []
   for (const f of assurance.factors) {
@@ -122,13 +169,14 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   }
   const decision: Decision = {
     decision: 'allow',
-    event: firedIds.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
-    reasons,
-    reportOnly,
-    policies: firedIds,
+    event: fired.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
+    reasons: reasonsOf(trace),
+    reportOnly: reportOnlyOf(trace),
+    policies: fired,
     session: session.authAge !== undefined ? { aal: session.aal, authAge: session.authAge, factors } : { aal: session.aal, factors }
   }
   if (acrProves.length > 0) decision.session.acrProves = acrProves
+  if (options?.trace === true) decision.trace = trace
 
   if (denies.length > 0) {
     decision.decision = 'deny'
@@ -139,8 +187,9 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   }
   if (anyUnmet) {
     // One prompt per action: every fired step-up policy, satisfied or not, joins the merge.
-    const { reason, ...outcome } = stepUp(stepUps, p => unmetByPolicy.get(p)!, session, facts, assurance)
-    if (reason) reasons.push(reason)
+    const { reason, merge, ...outcome } = stepUp(stepUps, p => unmetByPolicy.get(p)!, session, facts, assurance, set.challengeHeaders)
+    trace.merge = merge
+    if (reason) decision.reasons.push(reason)
     return Object.assign(decision, outcome)
   }
 
@@ -151,27 +200,89 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   return decision
 }
 
-function fire (policy: Policy, risk: RiskEvaluator, vars: () => Record<string, unknown>): Fired | undefined {
-  const triggers: Fired['triggers'] = []
-  for (const trigger of policy.triggers) {
-    let result: TriggerResult
-    if (trigger.kind === 'always') result = { fired: true }
-    else if (trigger.kind === 'condition') {
-      const failed = unavailableFor(trigger.program.reads, risk)
-      if (failed) result = { fired: true, detail: `${trigger.program.source}: ${failed}` }
-      else {
-        const r = trigger.program.evaluate(vars())
-        result = 'error' in r
-          ? { fired: true, detail: `${trigger.program.source}: ${r.error} (an error fails closed)` }
-          : { fired: r.value, detail: trigger.program.source }
-      }
-    } else result = risk.evaluate(trigger)
-    if (result.fired) triggers.push({ kind: trigger.kind, result })
+/** `reasons`: one per fired (or failed) trigger of each enforced policy that fired, in policy order. */
+export function reasonsOf (trace: DecisionTrace): Reason[] {
+  const reasons: Reason[] = []
+  for (const p of trace.policies) {
+    if (p.mode !== 'enforce' || (p.outcome !== 'step_up' && p.outcome !== 'satisfied' && p.outcome !== 'deny')) continue
+    for (const t of p.triggers) {
+      if (t.status === 'not_fired') continue
+      const reason: Reason = { policy: p.policy, trigger: t.kind, outcome: p.outcome }
+      if (t.detail !== undefined) reason.detail = t.detail
+      if (t.figures !== undefined) reason.figures = t.figures
+      if (p.unmet !== undefined) reason.unmet = p.unmet as Unmet[]
+      reasons.push(reason)
+    }
   }
-  return triggers.length > 0 ? { policy, triggers } : undefined
+  return reasons
 }
 
-/** A condition that reads a signal whose facts could not be gathered fires (SPEC §6). */
+/** `reportOnly`: each report-only policy that fired, what it would decide, and its first fired trigger. */
+export function reportOnlyOf (trace: DecisionTrace): Decision['reportOnly'] {
+  const out: Decision['reportOnly'] = []
+  for (const p of trace.policies) {
+    if (p.mode !== 'report' || p.outcome === 'not_fired' || p.outcome === 'overridden') continue
+    const first = p.triggers.find(t => t.status !== 'not_fired')!
+    out.push({ policy: p.policy, decision: p.outcome === 'satisfied' ? 'allow' : p.outcome, trigger: first.kind })
+  }
+  return out
+}
+
+/** Ids of the enforced policies that fired. */
+export function firedPolicies (trace: DecisionTrace): string[] {
+  const ids: string[] = []
+  for (const p of trace.policies) if (p.mode === 'enforce' && p.outcome !== 'not_fired' && p.outcome !== 'overridden') ids.push(p.policy)
+  return ids
+}
+
+/** Evaluates every trigger of the policy; when one fired, the caller sets the entry's outcome. */
+function fire (policy: Policy, risk: RiskEvaluator, vars: () => Record<string, unknown>, facts: Facts): { entry: PolicyTrace, fired: boolean } {
+  const triggers: TriggerTrace[] = []
+  let any = false
+  for (const trigger of policy.triggers) {
+    let entry: TriggerTrace
+    if (trigger.kind === 'always') entry = FIRED_ALWAYS
+    else if (trigger.kind === 'condition') {
+      const source = trigger.program.source
+      const failed = unavailableFor(trigger.program.reads, risk)
+      if (failed) entry = { kind: 'condition', status: 'error', detail: `${source}: ${failed}` }
+      else {
+        const r = trigger.program.evaluate(vars())
+        entry = 'error' in r
+          ? { kind: 'condition', status: 'error', detail: `${source}: ${r.error} (an error fails closed)` }
+          : { kind: 'condition', status: r.value ? 'fired' : 'not_fired', detail: source }
+      }
+    } else entry = traceOf(trigger.kind, risk.evaluate(trigger), failedFacts(trigger, facts))
+    if (entry.status !== 'not_fired') any = true
+    triggers.push(entry)
+  }
+  const entry: PolicyTrace = { policy: policy.id, file: policy.file, line: policy.line, mode: policy.mode, triggers, outcome: 'not_fired' }
+  return any ? { entry, fired: true } : { entry, fired: false }
+}
+
+const FIRED_ALWAYS: TriggerTrace = Object.freeze({ kind: 'always', status: 'fired' })
+const NOT_FIRED = new Map<TriggerKind, TriggerTrace>()
+
+function traceOf (kind: TriggerKind, result: TriggerResult, failed: boolean): TriggerTrace {
+  if (!result.fired) {
+    let entry = NOT_FIRED.get(kind)
+    if (!entry) { entry = Object.freeze({ kind, status: 'not_fired' }); NOT_FIRED.set(kind, entry) }
+    return entry
+  }
+  const entry: TriggerTrace = { kind, status: failed ? 'error' : 'fired' }
+  if (result.detail !== undefined) entry.detail = result.detail
+  if (result.figures !== undefined) entry.figures = result.figures
+  return entry
+}
+
+/** A risk trigger that fired while a fact it needs was unavailable fired because of that (fails closed). */
+function failedFacts (trigger: Policy['triggers'][number], facts: Facts): boolean {
+  if (facts.history.status !== 'unavailable' && facts.geo.status !== 'unavailable') return false
+  const needs = needsOf(trigger)
+  return (needs.history && facts.history.status === 'unavailable') || (needs.geo && facts.geo.status === 'unavailable')
+}
+
+/** A condition that reads a signal whose facts could not be gathered fires (fails closed). */
 function unavailableFor (reads: ReadonlySet<string>, risk: RiskEvaluator): string | undefined {
   if (!reads.has('signals') && !reads.has('geo')) return undefined
   return risk.failureFor(reads)

@@ -18,6 +18,8 @@ export interface Plan {
   enforced: Policy[]
   /** Report-only policies that apply. */
   report: Policy[]
+  /** Policies that match the request but are replaced by an override, with the id of the winner. */
+  overridden: Array<{ policy: Policy, by: string }>
   needs: SignalNeeds & { onceOnly: boolean }
 }
 
@@ -27,6 +29,13 @@ export interface CompiledPolicySet {
   ipLists: IpListMatcher
   /** A digest of the sources, to tell sets apart. */
   hash: string
+  /** The revision decisions and operators name the set by: `sha256:` and the first 16 hex digits of the digest. */
+  revision: string
+  /**
+   * WWW-Authenticate values by requirement key: a header depends only on the policies' message
+   * and requirement, so each is built once per set (bounded; a reload starts a new set).
+   */
+  challengeHeaders: Map<string, string>
   learning: Learning
   plan: (request: Pick<DecisionRequest, 'tenant' | 'application' | 'action'>) => Plan
 }
@@ -62,6 +71,7 @@ export function buildPolicySet (policies: Policy[], assurance: Assurance, ipList
     candidates.sort((a, b) => order.get(a)! - order.get(b)!)
     const removed = overridden(candidates)
     const applying = candidates.filter(p => !removed.has(p.id))
+    const overriddenHere = candidates.filter(p => removed.has(p.id)).map(policy => ({ policy, by: removed.get(policy.id)! }))
     const enforced = applying.filter(p => p.mode === 'enforce')
     const report = applying.filter(p => p.mode === 'report')
     const needs = { history: false, geo: false, ipLists: false, onceOnly: false }
@@ -72,7 +82,7 @@ export function buildPolicySet (policies: Policy[], assurance: Assurance, ipList
     }
     // Report-only policies too: what they report must be what they would decide.
     needs.onceOnly = applying.some(p => p.effect === 'step_up' && p.require.maxAge === 0)
-    return { enforced, report, needs }
+    return { enforced, report, overridden: overriddenHere, needs }
   }
 
   return {
@@ -80,6 +90,8 @@ export function buildPolicySet (policies: Policy[], assurance: Assurance, ipList
     assurance,
     ipLists,
     hash,
+    revision: `sha256:${hash.slice(0, 16)}`,
+    challengeHeaders: new Map(),
     learning,
     plan: ({ tenant, application, action }) => {
       const key = `${tenant ?? ''}\u0000${tenant === undefined ? 0 : 1}\u0000${application ?? ''}\u0000${application === undefined ? 0 : 1}\u0000${action}`
@@ -99,8 +111,9 @@ export function buildPolicySet (policies: Policy[], assurance: Assurance, ipList
  * `overrides`, and, when several policies override the same target, the less specific ones
  * (an application override beats a tenant override beats a global one).
  */
-function overridden (candidates: Policy[]): Set<string> {
-  const removed = new Set<string>()
+function overridden (candidates: Policy[]): Map<string, string> {
+  /** Removed id -> the id of the override that wins over it. */
+  const removed = new Map<string, string>()
   const byTarget = new Map<string, Policy[]>()
   for (const p of candidates) {
     if (p.overrides === undefined || p.mode !== 'enforce') continue
@@ -109,9 +122,10 @@ function overridden (candidates: Policy[]): Set<string> {
     byTarget.set(p.overrides, list)
   }
   for (const [target, overriders] of byTarget) {
-    removed.add(target)
     const best = Math.max(...overriders.map(p => p.specificity))
-    for (const p of overriders) if (p.specificity < best) removed.add(p.id)
+    const winner = overriders.find(p => p.specificity === best)!.id
+    removed.set(target, winner)
+    for (const p of overriders) if (p.specificity < best) removed.set(p.id, winner)
   }
   return removed
 }

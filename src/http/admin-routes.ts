@@ -28,6 +28,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
     const lastError = deps.policies.lastError
     return {
       hash: set.hash,
+      revision: set.revision,
       loadedAt: deps.policies.loadedAt.toISOString(),
       count: set.policies.length,
       lastError: lastError ? lastError.problems.map(formatProblem) : null,

@@ -1,10 +1,8 @@
-/** `POST /decide`: schema -> normalize -> decide -> response. No business rules here. */
+/** `POST /decide`: the decision contract (validate -> normalize) -> decide -> response. No business rules here. */
 import type { FastifyInstance } from 'fastify'
-import type { Decision } from '../engine/decide.js'
+import { decideBodyValidator, decideRequestSchema, decisionSchema, normalizeDecideBody, toDecideResponse, type DecideBody } from '../contract/index.js'
 import type { PolicyHolder } from '../policy/load.js'
 import type { DecisionService } from '../service.js'
-import { normalizeDecideBody, type DecideBody } from './normalize.js'
-import { decideRequestSchema, decisionSchema } from './schemas.js'
 
 export function registerDecideRoute (app: FastifyInstance, service: DecisionService, policies: PolicyHolder, guard: unknown[]): void {
   app.post<{ Body: DecideBody }>('/decide', {
@@ -21,25 +19,11 @@ export function registerDecideRoute (app: FastifyInstance, service: DecisionServ
         415: { $ref: 'Error#' }
       }
     },
+    // The contract's own compiled validator, not a second compilation of its schema.
+    validatorCompiler: () => decideBodyValidator,
     onRequest: guard as never
   }, async (request) => {
     const normalized = normalizeDecideBody(request.body, policies.current.assurance)
-    const { decisionId, decision } = await service.decide(normalized)
-    return toDecideResponse(decisionId, decision)
+    return toDecideResponse(await service.decide(normalized))
   })
-}
-
-/** The 200 body of POST /decide (also what `stepup decide --json` prints). */
-export function toDecideResponse (decisionId: string, decision: Decision): Record<string, unknown> {
-  return {
-    decision: decision.decision,
-    decisionId,
-    required: decision.required,
-    challenge: decision.challenge,
-    enroll: decision.enroll,
-    message: decision.message,
-    reasons: decision.reasons,
-    session: decision.session,
-    reportOnly: decision.reportOnly
-  }
 }

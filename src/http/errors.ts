@@ -4,7 +4,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError, ErrorCodes, type ErrorCode } from '../errors.js'
-import { describeIssue, type ValidationIssue } from './validation.js'
+import { describeIssue, type ValidationIssue } from '../contract/validation.js'
 
 export function send (reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
   return reply.code(ErrorCodes[code].status).type('application/json; charset=utf-8').send({ error: code, message })

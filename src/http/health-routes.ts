@@ -26,6 +26,7 @@ export function registerHealthRoutes (app: FastifyInstance, deps: { policies: Po
       policies: {
         count: set.policies.length,
         hash: set.hash,
+        revision: set.revision,
         loadedAt: deps.policies.loadedAt.toISOString(),
         ...(lastError ? { lastError: lastError.problems.map(p => `${p.file}:${p.line}:${p.col} ${p.field}: ${p.message}`) } : {})
       },

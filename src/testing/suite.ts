@@ -1,7 +1,9 @@
 /**
  * Policy test suites (`*.test.yaml`): requests with optional seeded history, run through the
  * real service with an in-memory store and a fixed clock, compared with what they expect.
- * The engine's own case files and `stepup test` use this one format and runner.
+ * The engine's own case files and `stepup test` use this one format and runner. Each request
+ * goes through the decision contract (src/contract) exactly as POST /decide does: a request the
+ * service would refuse with 400 fails its case, unless the case expects that `error`.
  */
 import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
@@ -17,7 +19,7 @@ import type { GeoLookup } from '../signals/geo.js'
 import type { HistoryStore } from '../signals/history.js'
 import { createMemoryHistoryStore } from '../signals/memory-history.js'
 import { createDecisionService } from '../service.js'
-import { hashDevice, normalizeDecideBody, type DecideBody } from '../http/normalize.js'
+import { hashDevice, parseDecideRequest } from '../contract/index.js'
 import { ApiError } from '../errors.js'
 import type { CompiledPolicySet } from '../engine/policy-set.js'
 import type { Decision } from '../engine/decide.js'
@@ -67,7 +69,7 @@ export interface CaseResult {
   name: string
   ok: boolean
   failures: string[]
-  /** The decisions the case's steps produced, in order (a step refused as a bad request has none): for coverage. */
+  /** The decisions the case's steps produced, with their trace, in order (a step refused as a bad request has none): for coverage. */
   decisions: Decision[]
 }
 
@@ -83,9 +85,10 @@ export function resolveTime (value: Rel, now: number): number {
 
 const RELATIVE_CLAIMS = ['auth_time', 'iat', 'exp']
 
-function resolveRequest (request: Record<string, unknown>, now: number): Record<string, unknown> {
-  const claims = request.claims as Record<string, unknown> | undefined
-  if (!claims) return request
+function resolveRequest (request: unknown, now: number): unknown {
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) return request
+  const claims = (request as Record<string, unknown>).claims as Record<string, unknown> | undefined
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return request
   const out = { ...claims }
   for (const k of RELATIVE_CLAIMS) if (typeof out[k] === 'string') out[k] = resolveTime(out[k] as string, now)
   return { ...request, claims: out }
@@ -183,16 +186,19 @@ export async function runCase (suite: string, c: Case, set: CompiledPolicySet, n
       now: () => nowMs
     })
     const label = steps.length > 1 ? `step ${i + 1}${step.name ? ` (${step.name})` : ''}: ` : ''
-    let actual: Record<string, unknown>
+    let request
     try {
-      const request = normalizeDecideBody(resolveRequest(step.request, nowMs / 1000) as unknown as DecideBody, set.assurance)
-      const { decision } = await service.decide(request)
-      decisions.push(decision)
-      actual = JSON.parse(JSON.stringify(decision)) as Record<string, unknown>
+      request = parseDecideRequest(resolveRequest(step.request, nowMs / 1000), set.assurance)
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
-      actual = { error: err.code, message: err.message }
+      const expectsError = step.expect !== null && typeof step.expect === 'object' && 'error' in step.expect
+      if (!expectsError) failures.push(`${label}invalid request (POST /decide would answer 400 ${err.code}): ${err.message}`)
+      else for (const f of diff(step.expect, { error: err.code, message: err.message })) failures.push(label + f)
+      continue
     }
+    const { decision } = await service.decide(request, { trace: true })
+    decisions.push(decision)
+    const actual = JSON.parse(JSON.stringify(decision)) as Record<string, unknown>
     for (const f of diff(step.expect, actual)) failures.push(label + f)
   }
   return { suite, name: c.name, ok: failures.length === 0, failures, decisions }

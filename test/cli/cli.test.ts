@@ -49,7 +49,8 @@ t.test('stepup check', async t => {
 
   t.test('a valid folder: exit 0', async t => {
     t.equal(valid.code, 0, valid.stderr)
-    t.same(valid.lines, ['test/fixtures/cli/valid: ok (5 policies in 1 file, 1 list; 0 warnings)'])
+    t.equal(valid.lines.length, 1)
+    t.match(valid.lines[0], /^test\/fixtures\/cli\/valid: ok \(5 policies in 1 file, 1 list; 0 warnings\) revision sha256:[0-9a-f]{16}$/, 'the counts and the revision decisions carry')
   })
 
   t.test('an invalid folder: every error as file:line:col field: error: problem, errors first, exit 1', async t => {
@@ -91,13 +92,31 @@ t.test('stepup check', async t => {
 })
 
 t.test('stepup test', async t => {
-  const [valid, failing, broken, none, examples] = await Promise.all([
+  const [valid, failing, broken, none, examples, refused] = await Promise.all([
     stepup(['test', `${fixtures}/valid`, '--coverage']),
     stepup(['test', `${fixtures}/failing-suite`]),
     stepup(['test', `${fixtures}/invalid`]),
     stepup(['test', `${fixtures}/requests`]),
-    stepup(['test'])
+    stepup(['test']),
+    stepup(['test', `${fixtures}/invalid-requests`])
   ])
+
+  t.test('a case whose request POST /decide would refuse fails, naming the field as the 400 does', async t => {
+    t.equal(refused.code, 1)
+    t.same(refused.lines, [
+      'test/fixtures/cli/invalid-requests/requests.test.yaml: requests the service refuses',
+      '  FAIL  an action with an empty segment',
+      '          invalid request (POST /decide would answer 400 invalid_request): action: must be 1-200 characters of A-Z a-z 0-9 . : / - with non-empty segments between dots',
+      '  FAIL  a field the contract does not have',
+      '          invalid request (POST /decide would answer 400 invalid_request): user: unknown field',
+      '  FAIL  an address that is not one',
+      '          invalid request (POST /decide would answer 400 invalid_request): ip: must be an IPv4 or IPv6 address',
+      '  FAIL  amr as one string',
+      '          invalid request (POST /decide would answer 400 invalid_request): claims.amr: must be an array',
+      '  ok    a case may expect the refusal itself',
+      '1 passed, 4 failed'
+    ])
+  })
 
   t.test('passing suites, found recursively, with coverage: exit 0', async t => {
     t.equal(valid.code, 0, valid.stderr)
@@ -162,13 +181,49 @@ t.test('stepup test --coverage on the example policies: every policy and trigger
 t.test('stepup decide', async t => {
   const decide = (input: string, ...more: string[]): Promise<Run> =>
     stepup(['decide', '--input', `${fixtures}/requests/${input}`, '--policies', `${fixtures}/valid`, '--now', '2026-11-22T12:00:00Z', ...more])
-  const [payout, json, blocked, desk, stdin] = await Promise.all([
+  const [payout, json, blocked, desk, stdin, checked] = await Promise.all([
     decide('payout.json'),
     decide('payout.json', '--json'),
     decide('blocked.json'),
     decide('desk.json'),
-    stepup(['decide', '--input', '-', '--policies', `${fixtures}/valid`, '--json'], JSON.stringify({ action: 'profile.read', subject: { id: 'u' } }))
+    stepup(['decide', '--input', '-', '--policies', `${fixtures}/valid`, '--json'], JSON.stringify({ action: 'profile.read', subject: { id: 'u' } })),
+    stepup(['check', `${fixtures}/valid`])
   ])
+  const explained = (input: string): Promise<Run> =>
+    stepup(['decide', '--input', `${fixtures}/requests/${input}`, '--policies', `${fixtures}/explain`, '--now', '2026-11-22T12:00:00Z'])
+  const [transfer, failedCondition] = await Promise.all([explained('transfer.json'), explained('transfer-no-amount.json')])
+
+  t.test('the explanation reads the trace: report-only triggers, the merge', async t => {
+    t.equal(transfer.code, 0, transfer.stderr)
+    const from = transfer.lines.indexOf('Triggers')
+    t.same(transfer.lines.slice(from), [
+      'Triggers',
+      '  transfers',
+      '    FIRED      condition context.amount > 100 -> step_up: the session lacks aal, factor',
+      '    FIRED      newDevice { days: 30 } -> step_up: the session lacks aal, factor',
+      '               no device fingerprint: counts as a new device',
+      '               device: null',
+      '               lastSeen: never',
+      '  large-transfers',
+      '    FIRED      condition has(context.amount) && context.amount > 1000 -> step_up: the session lacks aal, factor',
+      '  watch-transfers (report-only: never changes the decision)',
+      '    FIRED      always -> would step_up',
+      'Why',
+      '  Not satisfied by the session: transfers (lacks aal, factor); large-transfers (lacks aal, factor).',
+      '  Merged transfers, large-transfers: aal 2 (the highest), factors [security_key, passkey] (every restriction at once), maxAge 5m (the smallest).',
+      '  Required: AAL 2 with security_key or passkey, authenticated within 5m; acr_values: phr http://idmanagement.gov/ns/assurance/aal/2?phishing_resistant=true',
+      '  message: Additional authentication is required.',
+      '  challenge: HTTP 401',
+      '    WWW-Authenticate: Bearer error="insufficient_user_authentication", error_description="Additional authentication is required.", acr_values="phr http://idmanagement.gov/ns/assurance/aal/2?phishing_resistant=true", max_age=300'
+    ])
+  })
+
+  t.test('a trigger that failed closed is shown as ERROR with why', async t => {
+    t.equal(failedCondition.code, 0, failedCondition.stderr)
+    t.ok(failedCondition.lines.includes('    ERROR      condition context.amount > 100 -> satisfied'))
+    t.ok(failedCondition.lines.includes('               context.amount > 100: No such key: amount (an error fails closed)'))
+    t.ok(failedCondition.lines.includes('    not fired  condition has(context.amount) && context.amount > 1000'))
+  })
 
   t.test('a step-up, explained', async t => {
     t.equal(payout.code, 0, payout.stderr)
@@ -191,7 +246,10 @@ t.test('stepup decide', async t => {
   t.test('--json prints the body POST /decide answers', async t => {
     t.equal(json.code, 0, json.stderr)
     const body = JSON.parse(json.stdout) as Record<string, unknown>
-    t.same(Object.keys(body), ['decision', 'decisionId', 'required', 'challenge', 'message', 'reasons', 'session', 'reportOnly'])
+    t.same(Object.keys(body), ['decision', 'decisionId', 'policyRevision', 'required', 'challenge', 'message', 'reasons', 'session', 'reportOnly'])
+    t.match(body.policyRevision, /^sha256:[0-9a-f]{16}$/)
+    t.ok(checked.lines[0]!.endsWith(`revision ${String(body.policyRevision)}`), 'the revision stepup check prints for the same folder')
+    t.ok(payout.lines.includes(`  policy   revision ${String(body.policyRevision)}`), 'and the explanation')
     t.match(body, {
       decision: 'step_up',
       required: { aal: 3, factors: ['security_key'], maxAge: 300, acrValues: ['phrh', 'http://idmanagement.gov/ns/assurance/aal/3'] },

@@ -3,7 +3,7 @@
 import t from 'tap'
 import * as oauth from 'oauth4webapi'
 import { openGeoLookup } from '../../src/signals/geo.js'
-import { buildTestApp, decide, FIXTURE_POLICIES, NOW_MS, session, UUIDV7 } from '../helpers/app.js'
+import { buildTestApp, decide, FIXTURE_POLICIES, NOW_MS, session, UUIDV7, type DecideAnswer } from '../helpers/app.js'
 
 const geo = await openGeoLookup({})
 t.teardown(() => geo.close())
@@ -105,7 +105,7 @@ t.test('account-recovery-channels: allowed with a fresh AAL 2, step_up with a pa
   t.match(weak.session, { aal: 1, authAge: 60 })
   t.same(weak.reportOnly, [])
   t.same(Object.keys(weak).filter(k => k !== 'enroll').sort(),
-    ['challenge', 'decision', 'decisionId', 'message', 'reasons', 'reportOnly', 'required', 'session'])
+    ['challenge', 'decision', 'decisionId', 'message', 'policyRevision', 'reasons', 'reportOnly', 'required', 'session'])
 
   const [c] = await parseChallenges(401, weak.challenge!.wwwAuthenticate!)
   t.equal(c?.scheme, 'bearer')
@@ -258,4 +258,32 @@ t.test('messages with quotes, a backslash and non-ASCII text', async t => {
     t.equal(c?.parameters.error, 'unmet_authentication_requirements')
     t.match(c?.parameters.error_description, RFC6750_TEXT)
   })
+})
+
+t.test('policyRevision: the revision of the set that decided, in every answer; no trace over HTTP', async t => {
+  const allow = await decide(app, { action: 'profile.read', ...session('rev-1', ['pwd']) })
+  const stepUp = await decide(app, { action: 'payments.payout', ...session('rev-2', ['pwd']), context: { amount: 2500 } })
+  const deny = await decide(app, { action: 'profile.read', ...session('rev-3', ['pwd']), ip: '198.51.100.7' }) as DecideAnswer & { policyRevision: string }
+  const revision = (allow as DecideAnswer & { policyRevision?: string }).policyRevision
+  t.match(revision, /^sha256:[0-9a-f]{16}$/, 'sha256: and 16 hex digits')
+  t.equal((stepUp as DecideAnswer & { policyRevision?: string }).policyRevision, revision, 'the same set, the same revision')
+  t.equal(deny.policyRevision, revision)
+  for (const body of [allow, stepUp, deny]) t.notOk('trace' in body, 'the trace is not part of the answer')
+
+  const { app: other } = await buildTestApp({ geo, policiesDir: FIXTURE_POLICIES })
+  t.teardown(() => other.close())
+  const fromOther = await decide(other, { action: 'fixture.quoted', ...session('rev-4', ['pwd']) }) as DecideAnswer & { policyRevision: string }
+  t.match(fromOther.policyRevision, /^sha256:[0-9a-f]{16}$/)
+  t.not(fromOther.policyRevision, revision, 'other sources, another revision')
+})
+
+t.test('the revision in the answers is the one /readyz and GET /policies show', async t => {
+  const { app: admin } = await buildTestApp({ geo, adminApiKeys: ['admin-key-1234567890'] })
+  t.teardown(() => admin.close())
+  const body = await decide(admin, { action: 'profile.read', ...session('rev-5', ['pwd']) }) as DecideAnswer & { policyRevision: string }
+  const ready = await admin.inject({ method: 'GET', url: '/readyz' })
+  t.equal(ready.json<{ policies: { revision: string } }>().policies.revision, body.policyRevision, '/readyz')
+  const listed = await admin.inject({ method: 'GET', url: '/policies', headers: { authorization: 'Bearer admin-key-1234567890' } })
+  t.equal(listed.statusCode, 200)
+  t.equal(listed.json<{ revision: string }>().revision, body.policyRevision, 'GET /policies')
 })

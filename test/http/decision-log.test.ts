@@ -20,7 +20,7 @@ function capture (): { lines: string[], logger: Logger } {
 const parse = (lines: string[]): Array<Record<string, unknown>> =>
   lines.flatMap(l => l.split('\n')).filter(l => l.trim() !== '').map(l => JSON.parse(l) as Record<string, unknown>)
 
-t.test('one line per decision with decisionId, event, decision, subject, action and policies', async t => {
+t.test('one line per decision with decisionId, event, decision, policyRevision, subject, action and policies', async t => {
   const { lines, logger } = capture()
   const { app } = await buildTestApp({ geo, logger })
   t.teardown(() => app.close())
@@ -33,12 +33,12 @@ t.test('one line per decision with decisionId, event, decision, subject, action 
     { body: { action: 'profile.read', ...session('log-2', ['pwd']), device, ip: '192.0.2.7' }, decision: 'deny', event: 'auth.access_denied', policies: ['threat-list'] }
   ]
 
-  const answers: Array<{ decision: string, decisionId: string }> = []
+  const answers: Array<{ decision: string, decisionId: string, policyRevision: string }> = []
   for (const r of requests) {
     const res = await postDecide(app, r.body)
     t.equal(res.statusCode, 200)
     t.notOk(res.body.includes(SECRET), 'the answer does not echo the fingerprint')
-    answers.push(res.json<{ decision: string, decisionId: string }>())
+    answers.push(res.json<{ decision: string, decisionId: string, policyRevision: string }>())
   }
   // A bad request is not a decision: no line for it.
   t.equal((await postDecide(app, { action: 'a..b', ...session('log-3', ['pwd']), device })).statusCode, 400)
@@ -57,12 +57,17 @@ t.test('one line per decision with decisionId, event, decision, subject, action 
     t.equal(line.subject, (r.body.subject as { id: string }).id, `line ${i + 1}: subject`)
     t.equal(line.action, r.body.action, `line ${i + 1}: action`)
     t.same([...(line.policies as string[])].sort(), r.policies, `line ${i + 1}: policies`)
+    t.match(line.policyRevision, /^sha256:[0-9a-f]{16}$/, `line ${i + 1}: policyRevision`)
+    t.equal(line.policyRevision, answer.policyRevision, `line ${i + 1}: the revision of the answer`)
+    // Ids and the outcome only: the audit record carries the requirement, the request and the facts.
+    t.same(Object.keys(line).filter(k => !['level', 'time', 'pid', 'hostname', 'msg'].includes(k)).sort(),
+      ['action', 'decision', 'decisionId', 'event', 'policies', 'policyRevision', 'subject', ...(r.body.tenant !== undefined ? ['tenant'] : [])].sort(), `line ${i + 1}: fields`)
   })
   t.equal(decisions[1]!.tenant, 'acme', 'the tenant when given')
   t.equal(new Set(decisions.map(d => d.decisionId)).size, decisions.length, 'distinct decision ids')
 
   t.notOk(lines.join('').includes(SECRET), 'the fingerprint never appears in clear in the log')
-  t.ok(decisions.every(d => d.device === undefined || (typeof d.device === 'string' && d.device !== SECRET)), 'at most a hash of it')
+  t.ok(decisions.every(d => d.device === undefined), 'not even its hash: the audit record keeps the request')
 })
 
 t.test('the fingerprint stays out of the log when the history store fails too', async t => {

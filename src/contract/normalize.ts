@@ -5,18 +5,7 @@
 import { badRequest } from '../errors.js'
 import { sha256 } from '../ids.js'
 import type { Assurance, DecisionRequest } from '../engine/model.js'
-
-export interface DecideBody {
-  action: string
-  tenant?: string
-  application?: string
-  subject?: { id?: string, enrolledFactors?: string[] }
-  claims?: Record<string, unknown>
-  ip?: string
-  device?: { fingerprint?: string }
-  resource?: string
-  context?: Record<string, unknown>
-}
+import type { DecideBody } from './schemas.js'
 
 const MAX_CONTEXT_DEPTH = 4
 

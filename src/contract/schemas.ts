@@ -1,6 +1,6 @@
 /**
- * Route schemas: they validate requests, make responses fast to serialize, and generate the
- * OpenAPI document (`npm run openapi`).
+ * The decision contract's schemas: they validate requests, make responses fast to serialize,
+ * and generate the OpenAPI document (`npm run generate`). Each type sits beside its schema.
  */
 
 export const errorSchema = {
@@ -76,14 +76,28 @@ export const decideRequestSchema = {
   }
 } as const
 
+/** A body `decideRequestSchema` accepts. */
+export interface DecideBody {
+  action: string
+  tenant?: string
+  application?: string
+  subject?: { id?: string, enrolledFactors?: string[] }
+  claims?: Record<string, unknown>
+  ip?: string
+  device?: { fingerprint?: string }
+  resource?: string
+  context?: Record<string, unknown>
+}
+
 const figures = { type: 'object', additionalProperties: true }
 
 export const decisionSchema = {
   type: 'object',
-  required: ['decision', 'decisionId', 'reasons', 'session', 'reportOnly'],
+  required: ['decision', 'decisionId', 'policyRevision', 'reasons', 'session', 'reportOnly'],
   properties: {
     decision: { type: 'string', enum: ['allow', 'step_up', 'deny'] },
     decisionId: { type: 'string' },
+    policyRevision: { type: 'string', description: 'The revision of the policy set that decided: sha256: and 16 hex digits of a hash of its sources.', examples: ['sha256:3f2a9c0d41b7e865'] },
     required: {
       type: 'object',
       properties: {

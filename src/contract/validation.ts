@@ -1,9 +1,12 @@
 /**
- * What a request-schema violation means, in words that name the field. Shared by the HTTP
- * error mapping and `stepup decide`, so both say the same thing about the same body.
+ * The one validator of the decision request, and what a violation means in words that name
+ * the field. The HTTP route validates with this very function (its `validatorCompiler`),
+ * `stepup decide`, `stepup test` and the benchmark call it: a body one accepts, all accept.
  */
 import { isIP } from 'node:net'
-import type { Ajv } from 'ajv'
+import { Ajv } from 'ajv'
+import { badRequest } from '../errors.js'
+import { decideRequestSchema, type DecideBody } from './schemas.js'
 
 export interface ValidationIssue {
   instancePath: string
@@ -42,3 +45,18 @@ export function problemOf (issue: ValidationIssue): string {
 
 /** `field: problem`, as every 400 says it. */
 export const describeIssue = (issue: ValidationIssue): string => `${fieldOf(issue)}: ${problemOf(issue)}`
+
+/** Ajv options of every schema the service validates with (also Fastify's, for the other routes). */
+export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } as const
+
+const ajv = addIpFormat(new Ajv({ ...AJV_OPTIONS, strict: false }))
+
+/** The compiled request schema: an Ajv function (`errors` set when it returns false), as Fastify expects. */
+export const decideBodyValidator = ajv.compile<DecideBody>(decideRequestSchema)
+
+/** Validates a body against the request schema; throws the `invalid_request` error the route answers. */
+export function validateDecideBody (body: unknown): DecideBody {
+  if (decideBodyValidator(body)) return body
+  const issue = decideBodyValidator.errors![0]! as unknown as ValidationIssue
+  throw badRequest(fieldOf(issue), problemOf(issue))
+}
