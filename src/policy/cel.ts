@@ -1,10 +1,12 @@
 /**
  * CEL conditions, compiled once with @marcbachmann/cel-js (see README "Why this CEL library").
  * Compilation type-checks variable and field names, bounds the expression's size, forbids
- * iteration inside iteration and unsafe regular expressions, and records what the
- * expression reads so the service gathers only the signals that some policy needs.
+ * iteration inside iteration, bounds its cost over any caller data (./cel-cost.ts), compiles
+ * `matches()` patterns with RE2, and records what the expression reads so the service gathers
+ * only the signals that some policy needs.
  */
 import { Environment, EvaluationError, type ASTNode } from '@marcbachmann/cel-js'
+import { RE2JS } from 're2js'
 import type { ConditionProgram } from '../engine/model.js'
 
 const env = new Environment({
@@ -39,9 +41,6 @@ export class ConditionError extends Error {
   constructor (message: string, readonly offset: number | undefined) { super(message) }
 }
 
-/** Nested quantifiers such as `(a+)+` backtrack exponentially on crafted input. */
-const UNSAFE_REGEX = /\([^)]*[+*}][^)]*\)\s*[+*{]/
-
 export function compileCondition (source: string): ConditionProgram {
   let fn: ReturnType<typeof env.parse>
   try {
@@ -56,6 +55,7 @@ export function compileCondition (source: string): ConditionProgram {
   }
   const reads = new Set<string>()
   walk(fn.ast, new Set(), reads, 0)
+  installLinearMatches(fn.ast)
   return {
     source,
     reads,
@@ -111,11 +111,54 @@ function walk (node: ASTNode, bound: Set<string>, reads: Set<string>, comprehens
     if (!pattern || pattern.op !== 'value' || typeof pattern.args !== 'string') {
       throw new ConditionError('matches() takes a literal pattern, so it can be checked when the policy loads', node.start)
     }
-    if (UNSAFE_REGEX.test(pattern.args)) {
-      throw new ConditionError(`the pattern ${JSON.stringify(pattern.args)} nests quantifiers and could take exponential time`, pattern.start)
-    }
+    compileRe2(pattern.args, pattern.start)
   }
   for (const child of children(node)) walk(child, bound, reads, comprehensionDepth)
+}
+
+/*
+ * matches() with RE2 semantics, in time linear in the input (re2js: an automaton, no
+ * backtracking), where cel-js would run a backtracking JavaScript RegExp: `^(a|aa)+$` on 34
+ * characters took seconds there. cel-js cannot replace a standard function (it refuses an
+ * overlapping overload), so after type checking each `matches` call node gets our handler in
+ * place of the one the checker bound; installLinearMatches fails loudly if cel-js ever stops
+ * binding handlers that way, and test/unit/cel-regex-dos.test.ts would catch a silent change.
+ *
+ * Patterns stay literal although RE2 would be safe with caller-supplied ones: a literal is
+ * compiled once, refused with its file and line when it is not valid RE2 (a backreference, a
+ * lookaround), and costs nothing per request; a caller-chosen pattern would be compiled on
+ * every evaluation and let caller data pick the automaton's size.
+ */
+const re2Cache = new Map<string, RE2JS>()
+
+function compileRe2 (pattern: string, offset: number | undefined): RE2JS {
+  let re = re2Cache.get(pattern)
+  if (re !== undefined) return re
+  try {
+    re = RE2JS.compile(pattern)
+  } catch (err) {
+    throw new ConditionError(`the pattern ${JSON.stringify(pattern)} is not a valid RE2 regular expression: ${firstLine(err)}`, offset)
+  }
+  if (re2Cache.size < 10_000) re2Cache.set(pattern, re)
+  return re
+}
+
+interface BoundCall { handle?: unknown }
+
+function installLinearMatches (node: ASTNode): void {
+  const args = node.args as unknown
+  if (node.op === 'rcall' && Array.isArray(args) && args[0] === 'matches') {
+    const pattern = (args[2] as ASTNode[])[0]!
+    const re = compileRe2(pattern.args as string, pattern.start)
+    const call = node as unknown as BoundCall
+    if (typeof call.handle !== 'function') throw new Error('cel-js no longer binds a handler to checked calls: matches() cannot be made linear-time')
+    call.handle = (values: unknown[]) => {
+      const input = values[0]
+      if (typeof input !== 'string') throw new EvaluationError(`matches() needs a string, not ${input === null ? 'null' : typeof input}`)
+      return re.matcher(input).find()
+    }
+  }
+  for (const child of children(node)) installLinearMatches(child)
 }
 
 function children (node: ASTNode): ASTNode[] {
