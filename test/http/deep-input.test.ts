@@ -1,5 +1,6 @@
 // Input of any depth and size gets a 4xx, never a 500 (a stack overflow in a recursive check).
 import t from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { buildTestApp, session } from '../helpers/app.js'
 
@@ -12,7 +13,7 @@ t.teardown(() => app.close())
 const nested = (depth: number): string => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
 const nestedArrays = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth)
 
-const post = (payload: string): ReturnType<typeof app.inject> => app.inject({ method: 'POST', url: '/decide', payload, headers: { 'content-type': 'application/json' } })
+const post = (payload: string): Promise<LightMyRequestResponse> => app.inject({ method: 'POST', url: '/decide', payload, headers: { 'content-type': 'application/json' } })
 const base = { action: 'profile.read', ...session('user-1', ['pwd']) }
 /** The base request with `field` set to raw JSON text. */
 const withRaw = (field: string, json: string): string => JSON.stringify({ ...base, [field]: '@@' }).replace('"@@"', json)
