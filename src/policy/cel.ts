@@ -8,6 +8,7 @@
 import { Environment, EvaluationError, type ASTNode } from '@marcbachmann/cel-js'
 import { RE2JS } from 're2js'
 import type { ConditionProgram } from '../engine/model.js'
+import { COST_BUDGET, DATA_SIZE, estimateCost } from './cel-cost.js'
 
 const env = new Environment({
   limits: { maxAstNodes: 400, maxDepth: 24, maxListElements: 256, maxMapEntries: 64, maxCallArguments: 8 }
@@ -55,6 +56,12 @@ export function compileCondition (source: string): ConditionProgram {
   }
   const reads = new Set<string>()
   walk(fn.ast, new Set(), reads, 0)
+  const { cost, hottest } = estimateCost(fn.ast)
+  if (cost > COST_BUDGET) {
+    throw new ConditionError(`could cost up to ${cost.toExponential(1)} steps on a ${DATA_SIZE / 1024} KiB request (the limit is ${COST_BUDGET.toExponential(1)}): ` +
+      'work over request data repeated for each element of request data grows with the square of the request; ' +
+      'test elements against a literal list or a map, or move the check to the caller', hottest?.start)
+  }
   installLinearMatches(fn.ast)
   return {
     source,
