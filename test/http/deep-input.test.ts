@@ -32,6 +32,7 @@ t.test('deep arrays inside context, claims and unknown fields are 4xx', async t 
   for (const [name, payload] of [
     ['context.a', `{"action":"profile.read","subject":{"id":"u"},"context":{"a":${arrays}}}`],
     ['claims.amr', `{"action":"profile.read","subject":{"id":"u"},"claims":{"amr":${arrays}}}`],
+    ['a __proto__ key 9,000 levels down', `{"action":"profile.read","subject":{"id":"u"},"context":${'{"a":'.repeat(9000)}{"__proto__":{"x":1}}${'}'.repeat(9000)}}`],
     ['unknown top-level field', `{"action":"profile.read","subject":{"id":"u"},"zzz":${arrays}}`],
     ['a bare deep array', arrays]
   ] as const) {
