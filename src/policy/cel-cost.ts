@@ -15,7 +15,10 @@
  *   per element costs C·a + b·T over the range, where C (elements) and T (their total size) are
  *   both ≤ the range's size; so `e.matches(…)` over a list is linear, not quadratic;
  * - `in` on a list scans it (a map is a lookup); string functions, `+`, comparisons and
- *   conversions cost the size of their operands; everything else costs one step.
+ *   conversions cost the size of their operands; `size()` and everything else one step;
+ * - `matches()` costs input length × the pattern's RE2 program size × REGEX_STEP: re2js's
+ *   DFA is far cheaper, but its NFA fallback (when the DFA runs out of states) was measured at
+ *   up to ~7 ns per character and instruction, about two steps.
  * Comprehensions inside comprehensions are refused before this runs (see cel.ts).
  */
 import type { ASTNode } from '@marcbachmann/cel-js'
@@ -29,6 +32,9 @@ export const DATA_SIZE = 64 * 1024
  * timed in test/http/condition-cost.test.ts.
  */
 export const COST_BUDGET = 64 * DATA_SIZE
+
+/** Steps per character and RE2 instruction (see above). */
+export const REGEX_STEP = 2
 
 /** k + v·S: a bound in terms of S, the size of the current comprehension element. */
 interface Linear { k: number, v: number }
@@ -50,7 +56,8 @@ export interface CostReport {
   hottest: ASTNode | undefined
 }
 
-export function estimateCost (ast: ASTNode): CostReport {
+/** `programSize(pattern)`: the RE2 program size of a literal pattern (cel.ts compiles it). */
+export function estimateCost (ast: ASTNode, programSize: (pattern: string) => number): CostReport {
   let hottest: { node: ASTNode, cost: number } | undefined
   const note = (node: ASTNode, cost: Linear): void => {
     const worst = cost.k + cost.v * DATA_SIZE
@@ -101,7 +108,15 @@ export function estimateCost (ast: ASTNode): CostReport {
       case 'call': {
         const name = (args as [string])[0]
         if (node.op === 'rcall' && MACROS.has(name)) return comprehension(node, element)
-        if (name === 'has') return { cost: add(ONE, ...children(node).map(c => visit(c, element).cost)), size: ONE }
+        if (name === 'has' || name === 'size') return { cost: add(ONE, ...children(node).map(c => visit(c, element).cost)), size: ONE }
+        if (node.op === 'rcall' && name === 'matches') {
+          const [, receiver, [pattern]] = args as [string, ASTNode, ASTNode[]]
+          const input = visit(receiver, element)
+          const perChar = typeof pattern?.args === 'string' ? programSize(pattern.args) * REGEX_STEP : DATA_SIZE
+          const cost = add(ONE, input.cost, { k: input.size.k * perChar, v: input.size.v * perChar })
+          note(node, cost)
+          return { cost, size: ONE }
+        }
         const parts = children(node).map(c => visit(c, element))
         const cost = add(ONE, ...parts.map(p => p.cost), ...parts.map(p => p.size))
         note(node, cost)

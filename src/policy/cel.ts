@@ -56,11 +56,9 @@ export function compileCondition (source: string): ConditionProgram {
   }
   const reads = new Set<string>()
   walk(fn.ast, new Set(), reads, 0)
-  const { cost, hottest } = estimateCost(fn.ast)
+  const { cost, hottest } = estimateCost(fn.ast, pattern => compileRe2(pattern, undefined).programSize())
   if (cost > COST_BUDGET) {
-    throw new ConditionError(`could cost up to ${cost.toExponential(1)} steps on a ${DATA_SIZE / 1024} KiB request (the limit is ${COST_BUDGET.toExponential(1)}): ` +
-      'work over request data repeated for each element of request data grows with the square of the request; ' +
-      'test elements against a literal list or a map, or move the check to the caller', hottest?.start)
+    throw new ConditionError(`could cost up to ${cost.toExponential(1)} steps on a ${DATA_SIZE / 1024} KiB request (the limit is ${COST_BUDGET.toExponential(1)}): ${costAdvice(hottest)}`, hottest?.start)
   }
   installLinearMatches(fn.ast)
   return {
@@ -69,6 +67,21 @@ export function compileCondition (source: string): ConditionProgram {
     unguardedContext: unguardedContextReads(fn.ast),
     evaluate: (vars) => runCompiled(fn, vars)
   }
+}
+
+/** What to change, by the kind of operation that costs most. */
+function costAdvice (hottest: ASTNode | undefined): string {
+  const args = hottest?.args as unknown
+  const name = Array.isArray(args) && typeof args[0] === 'string' ? args[0] : undefined
+  if (hottest?.op === 'rcall' && name !== undefined && MACROS.has(name)) {
+    return `${name}() repeats work over request data for each element of request data, which grows with the square of the request; ` +
+      'test elements against a literal list or a map, or move the check to the caller'
+  }
+  if (name === 'matches') {
+    return 'matches() on request data costs its length times the size of the pattern\'s program; use a shorter pattern ' +
+      '(fewer counted repetitions such as {2,30}), or match fewer strings'
+  }
+  return 'work grows with the size of the request data it reads; compare with literals or move the check to the caller'
 }
 
 /** Runs a compiled expression; run-time errors and non-boolean results are reported, not thrown. */
@@ -131,12 +144,18 @@ function walk (node: ASTNode, bound: Set<string>, reads: Set<string>, comprehens
  * place of the one the checker bound; installLinearMatches fails loudly if cel-js ever stops
  * binding handlers that way, and test/unit/cel-regex-dos.test.ts would catch a silent change.
  *
+ * `test()` runs re2js's DFA where it can (an NFA when the DFA's state budget runs out); its
+ * worst case grows with input length × program size, which the cost bound charges
+ * (./cel-cost.ts), and a program over MAX_PROGRAM_SIZE instructions is refused outright.
+ *
  * Patterns stay literal although RE2 would be safe with caller-supplied ones: a literal is
  * compiled once, refused with its file and line when it is not valid RE2 (a backreference, a
  * lookaround), and costs nothing per request; a caller-chosen pattern would be compiled on
  * every evaluation and let caller data pick the automaton's size.
  */
 const re2Cache = new Map<string, RE2JS>()
+/** `(a?){500}a{500}` is 2,502 instructions and takes ~0.5 s on 60 KB; real patterns are < 100. */
+const MAX_PROGRAM_SIZE = 1000
 
 function compileRe2 (pattern: string, offset: number | undefined): RE2JS {
   let re = re2Cache.get(pattern)
@@ -145,6 +164,9 @@ function compileRe2 (pattern: string, offset: number | undefined): RE2JS {
     re = RE2JS.compile(pattern)
   } catch (err) {
     throw new ConditionError(`the pattern ${JSON.stringify(pattern)} is not a valid RE2 regular expression: ${firstLine(err)}`, offset)
+  }
+  if (re.programSize() > MAX_PROGRAM_SIZE) {
+    throw new ConditionError(`the pattern ${JSON.stringify(pattern)} compiles to ${re.programSize()} instructions (at most ${MAX_PROGRAM_SIZE}): shorten its counted repetitions`, offset)
   }
   if (re2Cache.size < 10_000) re2Cache.set(pattern, re)
   return re
@@ -162,7 +184,7 @@ function installLinearMatches (node: ASTNode): void {
     call.handle = (values: unknown[]) => {
       const input = values[0]
       if (typeof input !== 'string') throw new EvaluationError(`matches() needs a string, not ${input === null ? 'null' : typeof input}`)
-      return re.matcher(input).find()
+      return re.test(input)
     }
   }
   for (const child of children(node)) installLinearMatches(child)

@@ -34,8 +34,8 @@ t.test('exponential patterns load and finish fast on hostile input, with the rig
   }
 })
 
-t.test('patterns RE2 cannot compile are refused at load, naming file and line', async t => {
-  for (const pattern of ['(a)\\1', '(?=a)b', '(?<!a)b', 'a{2000}', '[z-a]']) {
+t.test('patterns RE2 cannot compile, or whose program is too large, are refused at load, naming file and line', async t => {
+  for (const pattern of ['(a)\\1', '(?=a)b', '(?<!a)b', 'a{2000}', '[z-a]', '(a?){500}a{500}']) {
     t.throws(() => compileCondition(`context.s.matches(${lit(pattern)})`), /pattern|regular expression/i, `${pattern} refused`)
   }
   const files = [{
@@ -61,6 +61,11 @@ t.test('a pattern must still be a literal (compiled once, when the policy loads)
   t.throws(() => compileCondition('context.s.matches(context.p)'), /literal pattern/)
 })
 
+t.test('a big pattern on a request-sized string is refused by the cost bound, with advice', async t => {
+  t.throws(() => compileCondition("context.s.matches('^[a-f0-9]{64}$')"), /could cost up to .*matches\(\) on request data/)
+  t.doesNotThrow(() => compileCondition("context.s.matches('^[a-z0-9._%+-]+@corp[.]example$')"), 'a typical pattern loads')
+})
+
 t.test('a non-string receiver is a run-time error (counts as fired), not a crash', async t => {
   const r = compileCondition("context.s.matches('a')").evaluate({ context: { s: 12 } })
   t.ok('error' in r, JSON.stringify(r))
@@ -74,9 +79,11 @@ t.test('differential: RE2 agrees with JavaScript RegExp on patterns both accept'
   const pattern = fc.tuple(fc.boolean(), fc.array(piece, { minLength: 1, maxLength: 6 }), fc.boolean(), fc.option(fc.array(piece, { minLength: 1, maxLength: 3 })))
     .map(([start, body, end, alt]) => `${start ? '^' : ''}${body.join('')}${alt ? '|' + alt.join('') : ''}${end ? '$' : ''}`)
   const input = fc.stringMatching(/^[abcx1 .\-_]{0,20}$/)
+  // Both literal, so the cost bound (which charges big patterns on request-sized strings) stays out of the way.
+  const literal = (p: string, s: string): { value: boolean } | { error: string } => compileCondition(`${lit(s)}.matches(${lit(p)})`).evaluate({})
   fc.assert(fc.property(pattern, input, (p, s) => {
     const expected = new RegExp(p).test(s)
-    const got = evaluate(p, s)
+    const got = literal(p, s)
     if (!('value' in got) || got.value !== expected) throw new Error(`${p} on ${JSON.stringify(s)}: RE2 ${JSON.stringify(got)}, RegExp ${String(expected)}`)
   }), { numRuns: 2000, seed: 42 })
   t.pass('2000 pattern/input pairs agree')
