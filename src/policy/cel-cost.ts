@@ -14,8 +14,8 @@
  * - inside a comprehension, the element's size S is tracked separately: a body that costs a + b·S
  *   per element costs C·a + b·T over the range, where C (elements) and T (their total size) are
  *   both ≤ the range's size; so `e.matches(…)` over a list is linear, not quadratic;
- * - `in` on a list scans it (a map is a lookup); string functions, `+`, comparisons and
- *   conversions cost the size of their operands; `size()` and everything else one step;
+ * - `in` on a list scans it (a map is a lookup); a comparison costs its shorter operand; string
+ *   functions, `+` and conversions cost the size of their operands; `size()` and everything else one step;
  * - `matches()` costs input length × the pattern's RE2 program size × REGEX_STEP: re2js's
  *   DFA is far cheaper, but its NFA fallback (when the DFA runs out of states) was measured at
  *   up to ~7 ns per character and instruction, about two steps.
@@ -43,6 +43,9 @@ const ONE: Linear = { k: 1, v: 0 }
 const add = (...xs: Linear[]): Linear => xs.reduce((a, b) => ({ k: a.k + b.k, v: a.v + b.v }), { k: 0, v: 0 })
 const DATA: Linear = { k: DATA_SIZE, v: 0 }
 const ELEMENT: Linear = { k: 0, v: 1 }
+
+/** The smaller bound; for `x == context.b` inside a comprehension, the element's (it sums to the range's size). */
+const smaller = (a: Linear, b: Linear): Linear => (a.k < b.k || (a.k === b.k && a.v <= b.v) ? a : b)
 
 const SCALAR = /^(int|uint|double|bool|null_type|timestamp|duration|type)$/
 const MACROS = new Set(['all', 'exists', 'exists_one', 'map', 'filter'])
@@ -122,8 +125,18 @@ export function estimateCost (ast: ASTNode, programSize: (pattern: string) => nu
         note(node, cost)
         return { cost, size: sized(add(...parts.map(p => p.size))) }
       }
+      case '==':
+      case '!=':
+      case '<':
+      case '<=':
+      case '>':
+      case '>=': {
+        // A comparison stops at the end of the shorter operand (strings and lists alike).
+        const [l, r] = children(node).map(c => visit(c, element)) as [Estimate, Estimate]
+        return { cost: add(ONE, l.cost, r.cost, smaller(l.size, r.size)), size: ONE }
+      }
       default: {
-        // Operators: + concatenates, comparisons walk both operands, the rest are O(1) on scalars.
+        // Operators: + concatenates both operands, the rest are O(1) on scalars.
         const parts = children(node).map(c => visit(c, element))
         const cost = add(ONE, ...parts.map(p => p.cost), ...parts.map(p => p.size))
         return { cost, size: sized(add(...parts.map(p => p.size))) }
