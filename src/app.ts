@@ -2,7 +2,8 @@
  * buildApp(config, deps): the same app for tests and production. It wires; it does not
  * listen, read the environment or exit (src/server.ts does).
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { pino, type Logger } from 'pino'
@@ -40,7 +41,32 @@ export interface AppDeps {
   reloader?: PolicyReloader
   /** Event-loop delay (ms) past which requests get 503; 0 disables the check. */
   maxEventLoopDelayMs?: number
+  /** Default DEFAULT_HTTP_TIMEOUTS; tests shorten them. */
+  httpTimeouts?: Partial<HttpTimeouts>
 }
+
+/**
+ * How long a client may take. Without these, a client sending its body one byte at a time
+ * holds a connection (and its memory) forever: Node's own 5-minute request limit is turned off
+ * by Fastify's default.
+ */
+export interface HttpTimeouts {
+  /** The whole request, headers and body (a /decide body is at most 64 KiB): 408 after it. */
+  requestTimeoutMs: number
+  /** The headers alone; also a connection that sends nothing. */
+  headersTimeoutMs: number
+  /** A socket with no traffic at all, as a last resort. Above keepAliveTimeoutMs. */
+  connectionTimeoutMs: number
+  /** An idle keep-alive connection; above the 60 s idle timeout of common load balancers. */
+  keepAliveTimeoutMs: number
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = Object.freeze({
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+  connectionTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 72_000
+})
 
 export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'>
 
@@ -58,8 +84,16 @@ export function auditDecision (audit: AuditLog, { decisionId, request, decision,
 }
 
 /** The Fastify options of the service (also the benchmark's bare baseline, so both parse and validate alike). */
-export function fastifyOptions (logger: Logger): FastifyServerOptions {
+export function fastifyOptions (logger: Logger, timeouts: Partial<HttpTimeouts> = {}): FastifyHttpOptions<Server> {
+  const t = { ...DEFAULT_HTTP_TIMEOUTS, ...timeouts }
   return {
+    requestTimeout: t.requestTimeoutMs,
+    connectionTimeout: t.connectionTimeoutMs,
+    keepAliveTimeout: t.keepAliveTimeoutMs,
+    // Node checks the request and header deadlines on this interval (30 s by default).
+    http: { headersTimeout: t.headersTimeoutMs, requestTimeout: t.requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, Math.ceil(t.headersTimeoutMs / 4)) },
+    // On close, idle keep-alive connections are closed at once; busy ones after their response.
+    forceCloseConnections: 'idle',
     loggerInstance: logger as FastifyBaseLogger,
     // One structured line per decision is the audit log; per-request access lines would double it.
     logController: new LogController({ disableRequestLogging: true }),
@@ -74,7 +108,7 @@ export function fastifyOptions (logger: Logger): FastifyServerOptions {
 
 export async function buildApp (config: AppConfig, deps: AppDeps): Promise<FastifyInstance> {
   const logger = deps.logger ?? pino({ level: 'silent' })
-  const app: FastifyInstance = Fastify(fastifyOptions(logger))
+  const app: FastifyInstance = Fastify(fastifyOptions(logger, deps.httpTimeouts))
   // JSON only: a body sent as text/plain is refused with 415, not parsed as a string.
   app.removeContentTypeParser(['text/plain'])
   app.addSchema(errorSchema)
@@ -139,6 +173,15 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   if (config.adminApiKeys.length > 0) {
     registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, guard: [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] })
   }
+  // Shutting down: every response still being sent says `Connection: close`, so a keep-alive
+  // client knows the connection ends (a clean FIN after the response, no reset) and the close
+  // does not wait for its idle timeout.
+  let closing = false
+  app.addHook('preClose', async () => { closing = true })
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close')
+    return payload
+  })
   app.addHook('onClose', async () => { await audit.flush() })
   return app
 }

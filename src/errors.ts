@@ -34,6 +34,19 @@ export class ApiError extends Error {
 export const badRequest = (field: string, problem: string): ApiError =>
   new ApiError('invalid_request', `${field}: ${problem}`)
 
+/**
+ * A store the route needs (the audit trail, step-up references) cannot be reached: the answer
+ * is 503 with Retry-After, never a 500, and the caller may retry.
+ */
+export class StoreUnavailableError extends Error {
+  readonly retryAfterSeconds: number
+  constructor (store: string, cause: unknown, retryAfterSeconds = 1) {
+    super(`${store}: unavailable (${(cause as Error)?.message ?? String(cause)})`)
+    this.name = 'StoreUnavailableError'
+    this.retryAfterSeconds = retryAfterSeconds
+  }
+}
+
 /** A configuration problem: names the variable and stops the start. */
 export class ConfigError extends Error {
   readonly variable: string

@@ -4,7 +4,7 @@
  */
 import closeWithGrace from 'close-with-grace'
 import { pino } from 'pino'
-import { buildApp } from './app.js'
+import { buildApp, DEFAULT_HTTP_TIMEOUTS } from './app.js'
 import { loadConfig, type Config } from './config.js'
 import { ConfigError, PolicyLoadError } from './errors.js'
 import { loadPolicySet, PolicyHolder } from './policy/load.js'
@@ -74,8 +74,9 @@ async function main (): Promise<void> {
   reloader.watch()
   process.on('SIGHUP', () => { void reloader.reload('SIGHUP') })
 
-  // SIGHUP reloads policies (above); every other termination signal drains and exits.
-  closeWithGrace({ delay: 10_000, skip: ['SIGHUP'] }, async ({ signal, err }) => {
+  // SIGHUP reloads policies (above); every other termination signal drains and exits. The
+  // grace period outlasts the request timeout, so a request in flight ends with its answer.
+  closeWithGrace({ delay: DEFAULT_HTTP_TIMEOUTS.requestTimeoutMs + 5_000, skip: ['SIGHUP'] }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an error')
     else logger.info({ signal }, 'shutting down: draining in-flight requests')
     reloader.close()

@@ -83,10 +83,12 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
             deviceId: request.deviceId,
             country: geo.status === 'found' ? geo.location.country : undefined,
             resource: request.resource,
-            authTime: wantOnce ? authTime : undefined
+            authTime: wantOnce ? authTime : undefined,
+            onceOnlyTtl: wantOnce ? consumeTtl(set.assurance.clockSkew) : undefined
           }, now)
           if (read.snapshot) history = { status: 'found', snapshot: read.snapshot }
           if (read.consumed !== undefined) onceOnly = { status: 'found', consumed: read.consumed }
+          if (read.onceOnlyUnavailable !== undefined) onceOnly = { status: 'unavailable', reason: read.onceOnlyUnavailable }
         } catch (err) {
           storeError('read', err)
           const reason = `history store ${describe(err)}`

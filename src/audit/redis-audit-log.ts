@@ -6,6 +6,7 @@
  * still its own stream entry. Step-ups awaiting their outcome are remembered for a day.
  */
 import type { Cluster, Redis } from 'ioredis'
+import { StoreUnavailableError } from '../errors.js'
 import { matches, toEntry, type AuditEntry, type AuditLog, type AuditRecord, type StepUpRef } from './audit-log.js'
 
 const DAY = 86400
@@ -33,6 +34,8 @@ export function createRedisAuditLog (redis: Redis | Cluster, options: { maxEntri
   let buffer: string[] = []
   let timer: NodeJS.Timeout | undefined
   const report = (err: Error): void => { options.onError?.(err) }
+  /** A Redis failure on a read the caller waits for: typed, so the route answers 503. */
+  const unavailable = (err: unknown): never => { throw new StoreUnavailableError('audit store', err) }
 
   const flush = async (): Promise<void> => {
     if (timer) { clearTimeout(timer); timer = undefined }
@@ -53,17 +56,17 @@ export function createRedisAuditLog (redis: Redis | Cluster, options: { maxEntri
       client.set(refKey(id), JSON.stringify(ref), 'EX', DAY).catch(report)
     },
     async findStepUp (id) {
-      const raw = await client.get(refKey(id))
+      const raw = await client.get(refKey(id)).catch(unavailable)
       return raw === null ? undefined : JSON.parse(raw) as StepUpRef
     },
     async claimOutcome (id) {
-      return (await client.set(claimKey(id), '1', 'EX', DAY, 'NX')) === 'OK'
+      return (await client.set(claimKey(id), '1', 'EX', DAY, 'NX').catch(unavailable)) === 'OK'
     },
     async query (filter) {
       await flush()
       const end = filter.to === undefined ? '+' : String(Math.floor(filter.to))
       const start = filter.from === undefined ? '-' : String(Math.floor(filter.from))
-      const rows = await client.xrevrange(stream, end, start, 'COUNT', SCAN_LIMIT)
+      const rows = await client.xrevrange(stream, end, start, 'COUNT', SCAN_LIMIT).catch(unavailable)
       const out: AuditEntry[] = []
       for (const [, fields] of rows) {
         const e = JSON.parse(fields[1] ?? '{}') as AuditRecord

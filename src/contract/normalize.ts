@@ -9,15 +9,21 @@ import type { DecideBody } from './schemas.js'
 
 const MAX_CONTEXT_DEPTH = 4
 
-function depthOf (value: unknown): number {
-  if (value === null || typeof value !== 'object') return 0
-  let max = 0
-  for (const v of Object.values(value as Record<string, unknown>)) {
-    const d = depthOf(v)
-    if (d > max) max = d
-    if (max >= MAX_CONTEXT_DEPTH) break
+/**
+ * Is `value` nested deeper than `max` levels? Iterative, and it stops at the first path that
+ * goes too deep: a body nested 10,000 levels must get a 400, not overflow the stack (a 500).
+ */
+export function deeperThan (value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (v === null || typeof v !== 'object') continue
+    if (depth + 1 > max) return true
+    for (const child of Object.values(v as Record<string, unknown>)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1])
+    }
   }
-  return 1 + max
+  return false
 }
 
 /**
@@ -46,7 +52,7 @@ export function normalizeDecideBody (body: DecideBody, assurance: Assurance): De
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw badRequest(`claims.${name}`, 'must be a number of seconds since the epoch')
   }
   const context = body.context ?? {}
-  if (depthOf(context) > MAX_CONTEXT_DEPTH) throw badRequest('context', `nesting deeper than ${MAX_CONTEXT_DEPTH} levels`)
+  if (deeperThan(context, MAX_CONTEXT_DEPTH)) throw badRequest('context', `nesting deeper than ${MAX_CONTEXT_DEPTH} levels`)
   const subjectId = (fromSubject ?? fromClaims)!
   return {
     action: body.action,

@@ -8,10 +8,16 @@ import { badRequest } from '../errors.js'
 
 const AUDIT_EVENTS = ['auth.step_up_initiated', 'auth.step_up_skipped', 'auth.access_denied', 'auth.allowed', 'auth.step_up_completed', 'auth.step_up_failed']
 
+/** ISO 8601 date or date-time (what `Date.parse` reads reliably); anything else is refused. */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/
+/** The latest time a JavaScript Date holds; stream ids beyond it would be refused by Redis. */
+const MAX_TIME_MS = 8.64e15
+
 const parseTime = (field: string, value: string | undefined): number | undefined => {
   if (value === undefined) return undefined
-  const t = /^\d+$/.test(value) ? Number(value) : Date.parse(value)
-  if (Number.isNaN(t)) throw badRequest(field, 'must be an ISO 8601 time or epoch milliseconds')
+  const t = /^\d{1,16}$/.test(value) ? Number(value) : ISO_8601.test(value) ? Date.parse(value) : Number.NaN
+  if (!Number.isFinite(t)) throw badRequest(field, 'must be an ISO 8601 time (2026-11-22T12:00:00Z) or epoch milliseconds')
+  if (t < 0 || t > MAX_TIME_MS) throw badRequest(field, 'out of range: from 1970-01-01 to 275760-09-13')
   return t
 }
 
@@ -74,6 +80,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
     const q = request.query
     const from = parseTime('from', q.from)
     const to = parseTime('to', q.to)
+    if (from !== undefined && to !== undefined && from > to) throw badRequest('from', 'must not be after to')
     const entries = await deps.audit.query({
       ...(q.event !== undefined ? { event: q.event } : {}),
       ...(q.subject !== undefined ? { subject: q.subject } : {}),

@@ -3,7 +3,7 @@
  * `{ error, message }` naming the field; a 5xx never echoes internals.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { ApiError, ErrorCodes, type ErrorCode } from '../errors.js'
+import { ApiError, ErrorCodes, StoreUnavailableError, type ErrorCode } from '../errors.js'
 import { describeIssue, type ValidationIssue } from '../contract/validation.js'
 
 export function send (reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
@@ -21,6 +21,10 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode, message: string }> = {
 export function registerErrorHandling (app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ApiError) return send(reply, error.code, error.message)
+    if (error instanceof StoreUnavailableError) {
+      request.log.warn({ err: error.message }, 'store unavailable')
+      return send(reply.header('retry-after', String(error.retryAfterSeconds)), 'service_unavailable', `${error.message.split(':')[0]!}: unavailable; retry shortly`)
+    }
     if (error.validation) {
       const issue = error.validation[0] as unknown as ValidationIssue
       const where = error.validationContext === 'body' ? '' : `${error.validationContext ?? ''} `

@@ -4,6 +4,10 @@ import type { PolicyHolder } from '../policy/load.js'
 import type { GeoLookup } from '../signals/geo.js'
 import type { HistoryStore } from '../signals/history.js'
 
+/** /readyz needs no key: it shows how many problems a refused reload had and the first few, shortened. */
+const SHOWN_PROBLEMS = 5
+const PROBLEM_CHARS = 300
+
 export function registerHealthRoutes (app: FastifyInstance, deps: { policies: PolicyHolder, geo: () => GeoLookup, history: HistoryStore }): void {
   app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags: ['operations'], security: [] } }, async () => ({ status: 'ok' }))
 
@@ -28,7 +32,12 @@ export function registerHealthRoutes (app: FastifyInstance, deps: { policies: Po
         hash: set.hash,
         revision: set.revision,
         loadedAt: deps.policies.loadedAt.toISOString(),
-        ...(lastError ? { lastError: lastError.problems.map(p => `${p.file}:${p.line}:${p.col} ${p.field}: ${p.message}`) } : {})
+        ...(lastError
+          ? {
+              lastError: lastError.problems.slice(0, SHOWN_PROBLEMS).map(p => `${p.file}:${p.line}:${p.col} ${p.field}: ${p.message}`.slice(0, PROBLEM_CHARS)),
+              lastErrorCount: lastError.problems.length
+            }
+          : {})
       },
       geo: { ready: geo.ready, ...geo.describe() },
       history: { store: deps.history.kind, ok: historyOk }

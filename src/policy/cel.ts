@@ -1,11 +1,14 @@
 /**
  * CEL conditions, compiled once with @marcbachmann/cel-js (see README "Why this CEL library").
  * Compilation type-checks variable and field names, bounds the expression's size, forbids
- * iteration inside iteration and unsafe regular expressions, and records what the
- * expression reads so the service gathers only the signals that some policy needs.
+ * iteration inside iteration, bounds its cost over any caller data (./cel-cost.ts), compiles
+ * `matches()` patterns with RE2, and records what the expression reads so the service gathers
+ * only the signals that some policy needs.
  */
 import { Environment, EvaluationError, type ASTNode } from '@marcbachmann/cel-js'
+import { RE2JS } from 're2js'
 import type { ConditionProgram } from '../engine/model.js'
+import { COST_BUDGET, DATA_SIZE, estimateCost } from './cel-cost.js'
 
 const env = new Environment({
   limits: { maxAstNodes: 400, maxDepth: 24, maxListElements: 256, maxMapEntries: 64, maxCallArguments: 8 }
@@ -40,9 +43,6 @@ export class ConditionError extends Error {
   constructor (message: string, readonly offset: number | undefined) { super(message) }
 }
 
-/** Nested quantifiers such as `(a+)+` backtrack exponentially on crafted input. */
-const UNSAFE_REGEX = /\([^)]*[+*}][^)]*\)\s*[+*{]/
-
 export function compileCondition (source: string): ConditionProgram {
   let fn: ReturnType<typeof env.parse>
   try {
@@ -57,12 +57,32 @@ export function compileCondition (source: string): ConditionProgram {
   }
   const reads = new Set<string>()
   walk(fn.ast, new Set(), reads, 0)
+  const { cost, hottest } = estimateCost(fn.ast, pattern => compileRe2(pattern, undefined).programSize())
+  if (cost > COST_BUDGET) {
+    throw new ConditionError(`could cost up to ${cost.toExponential(1)} steps on a ${DATA_SIZE / 1024} KiB request (the limit is ${COST_BUDGET.toExponential(1)}): ${costAdvice(hottest)}`, hottest?.start)
+  }
+  installLinearMatches(fn.ast)
   return {
     source,
     reads,
     unguardedContext: unguardedContextReads(fn.ast),
     evaluate: (vars) => runCompiled(fn, vars)
   }
+}
+
+/** What to change, by the kind of operation that costs most. */
+function costAdvice (hottest: ASTNode | undefined): string {
+  const args = hottest?.args as unknown
+  const name = Array.isArray(args) && typeof args[0] === 'string' ? args[0] : undefined
+  if (hottest?.op === 'rcall' && name !== undefined && MACROS.has(name)) {
+    return `${name}() repeats work over request data for each element of request data, which grows with the square of the request; ` +
+      'test elements against a literal list or a map, or move the check to the caller'
+  }
+  if (name === 'matches') {
+    return 'matches() on request data costs its length times the size of the pattern\'s program; use a shorter pattern ' +
+      '(fewer counted repetitions such as {2,30}), or match fewer strings'
+  }
+  return 'work grows with the size of the request data it reads; compare with literals or move the check to the caller'
 }
 
 /** Runs a compiled expression; run-time errors and non-boolean results are reported, not thrown. */
@@ -112,11 +132,63 @@ function walk (node: ASTNode, bound: Set<string>, reads: Set<string>, comprehens
     if (!pattern || pattern.op !== 'value' || typeof pattern.args !== 'string') {
       throw new ConditionError('matches() takes a literal pattern, so it can be checked when the policy loads', node.start)
     }
-    if (UNSAFE_REGEX.test(pattern.args)) {
-      throw new ConditionError(`the pattern ${JSON.stringify(pattern.args)} nests quantifiers and could take exponential time`, pattern.start)
-    }
+    compileRe2(pattern.args, pattern.start)
   }
   for (const child of children(node)) walk(child, bound, reads, comprehensionDepth)
+}
+
+/*
+ * matches() with RE2 semantics, in time linear in the input (re2js: an automaton, no
+ * backtracking), where cel-js would run a backtracking JavaScript RegExp: `^(a|aa)+$` on 34
+ * characters took seconds there. cel-js cannot replace a standard function (it refuses an
+ * overlapping overload), so after type checking each `matches` call node gets our handler in
+ * place of the one the checker bound; installLinearMatches fails loudly if cel-js ever stops
+ * binding handlers that way, and test/unit/cel-regex-dos.test.ts would catch a silent change.
+ *
+ * `test()` runs re2js's DFA where it can (an NFA when the DFA's state budget runs out); its
+ * worst case grows with input length × program size, which the cost bound charges
+ * (./cel-cost.ts), and a program over MAX_PROGRAM_SIZE instructions is refused outright.
+ *
+ * Patterns stay literal although RE2 would be safe with caller-supplied ones: a literal is
+ * compiled once, refused with its file and line when it is not valid RE2 (a backreference, a
+ * lookaround), and costs nothing per request; a caller-chosen pattern would be compiled on
+ * every evaluation and let caller data pick the automaton's size.
+ */
+const re2Cache = new Map<string, RE2JS>()
+/** `(a?){500}a{500}` is 2,502 instructions and takes ~0.5 s on 60 KB; real patterns are < 100. */
+const MAX_PROGRAM_SIZE = 1000
+
+function compileRe2 (pattern: string, offset: number | undefined): RE2JS {
+  let re = re2Cache.get(pattern)
+  if (re !== undefined) return re
+  try {
+    re = RE2JS.compile(pattern)
+  } catch (err) {
+    throw new ConditionError(`the pattern ${JSON.stringify(pattern)} is not a valid RE2 regular expression: ${firstLine(err)}`, offset)
+  }
+  if (re.programSize() > MAX_PROGRAM_SIZE) {
+    throw new ConditionError(`the pattern ${JSON.stringify(pattern)} compiles to ${re.programSize()} instructions (at most ${MAX_PROGRAM_SIZE}): shorten its counted repetitions`, offset)
+  }
+  if (re2Cache.size < 10_000) re2Cache.set(pattern, re)
+  return re
+}
+
+interface BoundCall { handle?: unknown }
+
+function installLinearMatches (node: ASTNode): void {
+  const args = node.args as unknown
+  if (node.op === 'rcall' && Array.isArray(args) && args[0] === 'matches') {
+    const pattern = (args[2] as ASTNode[])[0]!
+    const re = compileRe2(pattern.args as string, pattern.start)
+    const call = node as unknown as BoundCall
+    if (typeof call.handle !== 'function') throw new Error('cel-js no longer binds a handler to checked calls: matches() cannot be made linear-time')
+    call.handle = (values: unknown[]) => {
+      const input = values[0]
+      if (typeof input !== 'string') throw new EvaluationError(`matches() needs a string, not ${input === null ? 'null' : typeof input}`)
+      return re.test(input)
+    }
+  }
+  for (const child of children(node)) installLinearMatches(child)
 }
 
 function children (node: ASTNode): ASTNode[] {

@@ -1,12 +1,15 @@
 /**
  * IP lists (SPEC §3.4): each list compiles to sorted, merged address ranges, searched by
- * bisection, so a lookup costs O(log n) whatever the list size. IPv4-mapped IPv6 addresses
- * are matched as the IPv4 address they carry, so `::ffff:203.0.113.9` cannot dodge a list.
+ * bisection, so a lookup costs O(log n) whatever the list size. An IPv6 address that carries
+ * an IPv4 address (mapped, compatible, 6to4, NAT64, Teredo: ../signals/ip.ts) is matched as
+ * that IPv4 address too, so `::c000:20a` or `2002:c000:20a::1` cannot dodge a list of
+ * 192.0.2.0/24; it still matches IPv6 entries as itself (a list may hold `2002::/16`).
  */
 import ipaddr from 'ipaddr.js'
 import type { PolicyProblem } from '../errors.js'
 import type { IpListMatcher } from '../engine/policy-set.js'
 import type { ListSource } from './source.js'
+import { clientAddress } from '../signals/ip.js'
 
 interface Ranges { starts: bigint[], ends: bigint[] }
 
@@ -109,9 +112,11 @@ export function compileIpLists (sources: ListSource[], problems: PolicyProblem[]
       if (lists.length === 0) return []
       const v4 = ipv4Value(ip)
       if (v4 !== undefined) return lists.filter(l => contains(l.v4, v4)).map(l => l.name)
-      const addr = parseAddress(ip)
+      const addr = clientAddress(ip)
       if (!addr) return []
-      return lists.filter(l => contains(addr.v6 ? l.v6 : l.v4, addr.value)).map(l => l.name)
+      const v6 = addr.ipv4 === addr.address ? undefined : toBigInt(ipaddr.parse(addr.address).toByteArray())
+      const carried = addr.ipv4 === undefined ? undefined : toBigInt(ipaddr.parse(addr.ipv4).toByteArray())
+      return lists.filter(l => (v6 !== undefined && contains(l.v6, v6)) || (carried !== undefined && contains(l.v4, carried))).map(l => l.name)
     }
   }
 }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util'
 import { Reader, type CityResponse } from 'maxmind'
 import type { GeoFact } from '../engine/model.js'
 import { isIP } from 'node:net'
+import { clientAddress } from './ip.js'
 
 const gunzipAsync = promisify(gunzip)
 
@@ -49,13 +50,14 @@ function boundedCache<K> (max: number): { get: (k: K) => unknown, set: (k: K, v:
   }
 }
 
-/** IPv4-mapped IPv6 (`::ffff:192.0.2.1`) is looked up as the IPv4 address it carries. */
+/**
+ * The address to look up: an IPv6 spelling that carries an IPv4 address (mapped, compatible,
+ * 6to4, NAT64, Teredo; see ./ip.ts) is looked up as that IPv4 address, where the client is.
+ */
 export function normalizeIp (ip: string): string | undefined {
-  const family = isIP(ip)
-  if (family === 4) return ip
-  if (family !== 6) return undefined
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
-  return mapped ? mapped[1] : ip
+  if (isIP(ip) === 4) return ip
+  const parsed = clientAddress(ip)
+  return parsed === undefined ? undefined : parsed.ipv4 ?? parsed.address
 }
 
 export function readerLookup (reader: Reader<CityResponse>, ip: string): GeoFact {

@@ -19,11 +19,15 @@ export interface HistoryQuery {
   resource?: string | undefined
   /** Also tell whether this once-only authentication was consumed. */
   authTime?: number | undefined
+  /** How long a consumed authentication stays remembered (consumeTtl): the window after a data loss. */
+  onceOnlyTtl?: number | undefined
 }
 
 export interface HistoryRead {
   snapshot?: HistorySnapshot
   consumed?: boolean
+  /** Set instead of `consumed` when the store cannot tell (it lost its data recently): why. */
+  onceOnlyUnavailable?: string
 }
 
 export interface HistoryStore {

@@ -9,6 +9,8 @@
  *                           l  -> JSON [at, latitude, longitude, accuracyKm, country|null, city|null]
  *                         EXPIRE = retention, renewed by every write.
  *   <ns>o:{h}:<authTime>  "1", SET NX EX: a consumed once-only authentication.
+ *   <ns>epoch             a random id, written once, never expiring (standalone Redis only): its
+ *                         disappearance or change tells that Redis lost its data (below).
  * The `{h}` hash tag puts all keys of a subject in one slot (Lua works on Cluster) and, being a
  * digest, cannot be broken by a `}` in a tenant or subject id.
  *
@@ -21,13 +23,24 @@
  * Every call is one round trip (a Lua script via EVALSHA, or SET) and rejects within the command
  * timeout when Redis is away or slow: the client never queues offline, and a deadline guards
  * every call. The service turns rejections into fail-closed reasons.
+ *
+ * Data loss (a Redis restarted without persistence, a FLUSHALL, a failover to an empty
+ * replica) would forget consumed once-only authentications, and one could be used again while
+ * it is still fresh. Every once-only read also reads the epoch key in the same script; when the
+ * epoch this process saw is gone or changed, once-only state counts as unavailable (step-up)
+ * for the window in which a consumed authentication could still be fresh (consumeTtl). A run_id
+ * change alone is not a loss (a restart with AOF keeps the data), so the epoch is the signal.
+ * Limits: a process that starts while Redis is already empty cannot tell a loss from a first
+ * start, and on Redis Cluster (where the epoch key cannot share a slot with every subject) the
+ * check is off; docs/operations-redis-persistence.md says how to run Redis so neither matters.
  */
+import { randomUUID } from 'node:crypto'
 import { sha256 } from '../ids.js'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisNode } from '../config.js'
 import type { HistoryUpdate } from '../engine/learning.js'
 import type { Location } from '../engine/model.js'
-import { CAPS, isEmptyUpdate, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
+import { CAPS, consumeTtl, isEmptyUpdate, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
 
 export interface RedisHistoryOptions {
   url?: string | undefined
@@ -37,23 +50,36 @@ export interface RedisHistoryOptions {
   keyPrefix?: string | undefined
   /** Connection errors (reported on each failed reconnect); they never crash the process. */
   onError?: (err: Error) => void
+  /** Redis lost its data: once-only authentications cannot be checked until `until` (epoch seconds). */
+  onDataLoss?: (info: { until: number }) => void
 }
 
 const DAY = 86400
 
 /**
- * KEYS[1] history hash, KEYS[2] once-only key (any key of the same slot when unused).
- * ARGV[1] '1' = read history, ARGV[2] '1' = check once-only, ARGV[3..] fields to read.
- * Returns { HLEN, EXISTS, values... }.
+ * KEYS[1] history hash, KEYS[2] once-only key (any key of the same slot when unused), KEYS[3]
+ * the epoch key (likewise). ARGV[1] '1' = read history, ARGV[2] '1' = check once-only, ARGV[3]
+ * '' or an epoch to write when none exists (with the once-only check), ARGV[4..] fields to read.
+ * Returns { HLEN, EXISTS, epoch or '', values... }.
  */
 const READ_LUA = `
-local out = { 0, 0 }
+local out = { 0, 0, '' }
 if ARGV[1] == '1' then
   out[1] = redis.call('HLEN', KEYS[1])
-  local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 3))
-  for i = 1, #values do out[i + 2] = values[i] end
+  local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 4))
+  for i = 1, #values do out[i + 3] = values[i] end
 end
-if ARGV[2] == '1' then out[2] = redis.call('EXISTS', KEYS[2]) end
+if ARGV[2] == '1' then
+  out[2] = redis.call('EXISTS', KEYS[2])
+  if ARGV[3] ~= '' then
+    local epoch = redis.call('GET', KEYS[3])
+    if not epoch then
+      redis.call('SET', KEYS[3], ARGV[3])
+      epoch = ARGV[3]
+    end
+    out[3] = epoch
+  end
+end
 return out
 `
 
@@ -101,7 +127,7 @@ interface Client {
   quit: () => Promise<unknown>
   disconnect: () => void
   defineCommand: (name: string, definition: { lua: string, numberOfKeys: number }) => void
-  historyRead: (hashKey: string, onceKey: string, ...args: string[]) => Promise<Reply>
+  historyRead: (hashKey: string, onceKey: string, epochKey: string, ...args: string[]) => Promise<Reply>
   historyRecord: (hashKey: string, ...args: string[]) => Promise<unknown>
 }
 
@@ -176,11 +202,25 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
   const onError = options.onError ?? (() => {})
   client.on('error', onError)
   if (kind === 'redis-cluster') client.on('node error', onError)
-  client.defineCommand('historyRead', { lua: READ_LUA, numberOfKeys: 2 })
+  client.defineCommand('historyRead', { lua: READ_LUA, numberOfKeys: 3 })
   client.defineCommand('historyRecord', { lua: RECORD_LUA, numberOfKeys: 1 })
 
   const hashKey = (h: string): string => `${ns}h:{${h}}`
   const onceKey = (h: string, authTime: number): string => `${ns}o:{${h}}:${authTime}`
+  const epochKey = `${ns}epoch`
+
+  // Data-loss detection (see the file comment): the epoch this process has seen, and until when
+  // (seconds, the caller's clock) once-only state cannot be trusted after a loss was seen.
+  const checksEpoch = kind === 'redis'
+  let epoch: string | undefined
+  let untrustedUntil = -Infinity
+  const noteEpoch = (seen: string, now: number, ttl: number | undefined): void => {
+    if (epoch !== undefined && seen !== epoch) {
+      untrustedUntil = now + Math.max(ttl ?? 0, consumeTtl(0))
+      options.onDataLoss?.({ until: untrustedUntil })
+    }
+    epoch = seen
+  }
 
   // While a connection attempt is under way, a call waits for it (within its deadline); when
   // Redis is known to be away, it fails at once. Offline, nothing is ever queued.
@@ -212,7 +252,7 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
   return {
     kind,
 
-    async read (key: SubjectKey, query: HistoryQuery, _now: number): Promise<HistoryRead> {
+    async read (key: SubjectKey, query: HistoryQuery, now: number): Promise<HistoryRead> {
       if (!query.history && query.authTime === undefined) return {}
       const h = subjectHash(key)
       const fields: string[] = []
@@ -223,15 +263,17 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
         if (query.resource !== undefined) fields.push(`r:${query.resource}`)
       }
       const once = query.authTime === undefined ? hashKey(h) : onceKey(h, query.authTime)
+      const checkEpoch = checksEpoch && query.authTime !== undefined
       const reply = await call('read', () => client.historyRead(
-        hashKey(h), once, query.history ? '1' : '0', query.authTime === undefined ? '0' : '1', ...fields))
-      if (!Array.isArray(reply) || reply.length < 2) throw new Error('history store: unexpected reply')
+        hashKey(h), once, checkEpoch ? epochKey : hashKey(h), query.history ? '1' : '0', query.authTime === undefined ? '0' : '1',
+        checkEpoch ? randomUUID() : '', ...fields))
+      if (!Array.isArray(reply) || reply.length < 3) throw new Error('history store: unexpected reply')
 
       const out: HistoryRead = {}
       if (query.history) {
-        let i = 3
+        let i = 4
         const next = (present: boolean): number | undefined => present ? lastSeen(reply[i++]) : undefined
-        const rawLocation = reply[2]
+        const rawLocation = reply[3]
         out.snapshot = {
           deviceLastSeen: next(query.deviceId !== undefined),
           countryLastSeen: next(query.country !== undefined),
@@ -240,7 +282,14 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
           hasHistory: Number(reply[0]) > 0
         }
       }
-      if (query.authTime !== undefined) out.consumed = Number(reply[1]) === 1
+      if (query.authTime !== undefined) {
+        if (checkEpoch) noteEpoch(String(reply[2]), now, query.onceOnlyTtl)
+        if (now < untrustedUntil) {
+          out.onceOnlyUnavailable = `history store lost its data (restarted empty?): once-only authentications cannot be checked for ${Math.ceil(untrustedUntil - now)} s`
+        } else {
+          out.consumed = Number(reply[1]) === 1
+        }
+      }
       return out
     },
 
