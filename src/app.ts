@@ -78,7 +78,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   // JSON only: a body sent as text/plain is refused with 415, not parsed as a string.
   app.removeContentTypeParser(['text/plain'])
   app.addSchema(errorSchema)
-  registerErrorHandling(app)
+  registerErrorHandling(app, { onRejected: (code, status) => { metrics.rejected?.(code, status) } })
 
   await app.register(swagger, {
     openapi: {
@@ -114,6 +114,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   metrics.policiesLoaded(deps.policies.current.policies.length)
   const audit = deps.audit ?? createMemoryAuditLog({ maxEntries: 10_000 })
   const geo = typeof deps.geo === 'function' ? deps.geo : ((g: GeoLookup) => () => g)(deps.geo)
+  metrics.watchGeo?.(() => geo().describe())
   const service = createDecisionService({
     policies: deps.policies,
     geo: { lookup: (ip) => geo().lookup(ip), get ready () { return geo().ready }, describe: () => geo().describe(), close: () => geo().close() },
