@@ -18,6 +18,7 @@ import { createMemoryAuditLog, type AuditLog, type AuditRecord } from './audit/a
 import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
 import { send } from './http/errors.js'
+import { documentOpenApi } from './http/openapi-docs.js'
 import { errorSchema } from './http/schemas.js'
 import { addIpFormat } from './http/validation.js'
 import type { PolicyHolder } from './policy/load.js'
@@ -96,6 +97,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
       },
       security: [{ apiKey: [] }]
     },
+    transformObject: (document) => 'openapiObject' in document ? documentOpenApi(document.openapiObject) : document.swaggerObject,
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
