@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { pino, type Logger } from 'pino'
-import type { Config } from './config.js'
+import { isLoopback, type Config } from './config.js'
 import { keyChecker, requireKey } from './http/auth.js'
 import { registerDecideRoute } from './http/decide-route.js'
 import { registerErrorHandling } from './http/errors.js'
@@ -17,6 +17,7 @@ import underPressure from '@fastify/under-pressure'
 import { createMemoryAuditLog, type AuditLog, type AuditRecord } from './audit/audit-log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
+import { playgroundAccess, registerPlayground } from './playground/routes.js'
 import { send } from './http/errors.js'
 import { documentOpenApi } from './http/openapi-docs.js'
 import { errorSchema } from './http/schemas.js'
@@ -43,7 +44,8 @@ export interface AppDeps {
   maxEventLoopDelayMs?: number
 }
 
-export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'>
+/** `host` (default loopback) and `policiesDir` serve the playground; without them it still works. */
+export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir'>>
 
 export const VERSION = '0.1.0'
 
@@ -142,6 +144,15 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   if (config.adminApiKeys.length > 0) {
     registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, guard: [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] })
   }
+  registerPlayground(app, {
+    access: playgroundAccess({ loopback: isLoopback(config.host ?? '127.0.0.1'), apiKeys: config.apiKeys, adminApiKeys: config.adminApiKeys }),
+    guard: config.adminApiKeys.length > 0 ? [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] : [],
+    policies: deps.policies,
+    geo,
+    history: deps.history,
+    now,
+    policiesDir: config.policiesDir
+  })
   app.addHook('onClose', async () => { await audit.flush() })
   return app
 }
