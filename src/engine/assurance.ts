@@ -1,5 +1,5 @@
 /**
- * Session assurance (SPEC §3.2): the AAL a session proves through `acr` and `amr`, the factor
+ * Session assurance (docs/policies.md#assurance): the AAL a session proves through `acr` and `amr`, the factor
  * classes it proves, and whether its authentication is fresh enough.
  */
 import type { Aal, Assurance, FactorClass, Requirement } from './model.js'
@@ -78,7 +78,7 @@ export interface Session {
 const stringList = (v: unknown): string[] =>
   Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
 
-/** `auth_time`, or `iat` for a session with `su: true` and no `auth_time` (SPEC §2). */
+/** `auth_time`, or `iat` for a session with `su: true` and no `auth_time` (docs/policies.md#assurance). */
 export function authTimeOf (claims: Record<string, unknown>): number | undefined {
   const at = claims.auth_time
   if (typeof at === 'number' && Number.isFinite(at)) return at

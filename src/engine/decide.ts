@@ -1,5 +1,5 @@
 /**
- * The decision (SPEC §2, §3.3): pure. Given a compiled set, the plan for the request, the
+ * The decision (docs/policies.md#combining): pure. Given a compiled set, the plan for the request, the
  * facts gathered for it and the time, it returns what to answer and what history may learn.
  */
 import { evaluateSession, unmetBy, type Session, type Unmet } from './assurance.js'
@@ -142,7 +142,7 @@ function fire (policy: Policy, risk: RiskEvaluator, vars: () => Record<string, u
   return triggers.length > 0 ? { policy, triggers } : undefined
 }
 
-/** A condition that reads a signal whose facts could not be gathered fires (SPEC §6). */
+/** A condition that reads a signal whose facts could not be gathered fires (docs/failure-rules.md). */
 function unavailableFor (reads: ReadonlySet<string>, risk: RiskEvaluator): string | undefined {
   if (!reads.has('signals') && !reads.has('geo')) return undefined
   return risk.failureFor(reads)
@@ -157,7 +157,7 @@ function unmetOf (policy: Policy, session: Session, facts: Facts, assurance: Ass
   return unmet
 }
 
-/** Merges unsatisfied step-up policies into one requirement (SPEC §3.3). */
+/** Merges unsatisfied step-up policies into one requirement (docs/policies.md#combining). */
 function stepUp (policies: Policy[], facts: Facts, assurance: Assurance): Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> {
   let aal: 1 | 2 | 3 = 1
   let maxAge = Infinity

@@ -1,5 +1,5 @@
 /**
- * What a request may teach history (SPEC §4). A new fact is learnt only from an `allow` whose
+ * What a request may teach history (docs/policies.md#history). A new fact is learnt only from an `allow` whose
  * session meets the learning floor and the strictest requirement among the tenant's enforced
  * step-up policies that use that signal and for which the fact is new. The per-tenant tables
  * are built when policies compile, so the hot path only compares numbers.

@@ -1,4 +1,4 @@
-/** Which gathered facts each trigger needs: the service fetches only these (SPEC §4, §6). */
+/** Which gathered facts each trigger needs: the service fetches only these (docs/policies.md#history, docs/failure-rules.md). */
 import type { SignalNeeds, Trigger } from './model.js'
 
 export function needsOf (trigger: Trigger): SignalNeeds {

@@ -1,6 +1,6 @@
 /**
- * The risk triggers of SPEC §3.1, computed from facts gathered before the decision. A trigger
- * whose facts could not be gathered fires, and says so (SPEC §6: never fail open).
+ * The risk triggers (docs/policies.md#triggers), computed from facts gathered before the decision. A trigger
+ * whose facts could not be gathered fires, and says so (never fail open: docs/failure-rules.md).
  */
 import { distanceKm } from './geo.js'
 import type { Assurance, Facts, Location, Trigger } from './model.js'

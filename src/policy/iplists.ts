@@ -1,5 +1,5 @@
 /**
- * IP lists (SPEC §3.4): each list compiles to sorted, merged address ranges, searched by
+ * IP lists (docs/policies.md#ip-lists): each list compiles to sorted, merged address ranges, searched by
  * bisection, so a lookup costs O(log n) whatever the list size. IPv4-mapped IPv6 addresses
  * are matched as the IPv4 address they carry, so `::ffff:203.0.113.9` cannot dodge a list.
  */

@@ -1,5 +1,5 @@
 /**
- * The JSON Schema of a policy file (SPEC §3). It validates files at load time and is
+ * The JSON Schema of a policy file (docs/policies.md). It validates files at load time and is
  * published as `policies/policy.schema.json` so YAML language servers check as operators type.
  */
 

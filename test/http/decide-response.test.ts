@@ -1,4 +1,4 @@
-// The /decide answer (SPEC §2) with the example policies, and the RFC 9470 challenge parsed by a
+// The /decide answer (docs/api.md#post-decide) with the example policies, and the RFC 9470 challenge parsed by a
 // standard client (oauth4webapi) rather than by our own code.
 import t from 'tap'
 import * as oauth from 'oauth4webapi'
@@ -83,7 +83,7 @@ t.test('payouts at or below the threshold are not guarded by large-payouts', asy
 
 t.test('account-recovery-channels: allowed with a fresh AAL 2, step_up with a password', async t => {
   const device = { fingerprint: 'recovery-laptop' }
-  // A strong, fresh session from this device is allowed and makes the device known (SPEC §4),
+  // A strong, fresh session from this device is allowed and makes the device known (docs/policies.md#history),
   // so the later password-only request meets account-recovery-channels alone.
   const strong = await decide(app, { action: 'account.email.change', ...session('recover-1', ['pwd', 'otp']), device })
   t.equal(strong.decision, 'allow')
