@@ -363,6 +363,30 @@ const errorCatalogue = (): string =>
   '| code | status | meaning |\n|---|---|---|\n' +
   Object.entries(ErrorCodes).map(([code, c]) => `| \`${code}\` | ${c.status} | ${c.summary} |`).join('\n')
 
+/** Property names whose strings have a standard format the route schemas do not state. */
+const FORMATS: Record<string, string> = { decisionId: 'uuid', loadedAt: 'date-time' }
+
+/**
+ * Standard formats throughout: the service's own `ip` format becomes `ipv4` or `ipv6`, and
+ * well-known properties get theirs (a UUID decision id, date-times).
+ */
+function standardFormats (node: unknown): void {
+  if (Array.isArray(node)) { node.forEach(standardFormats); return }
+  if (node === null || typeof node !== 'object') return
+  const schema = node as Json
+  if (schema.format === 'ip') {
+    delete schema.format
+    schema.anyOf = [{ format: 'ipv4' }, { format: 'ipv6' }]
+  }
+  const properties = schema.properties as Record<string, Json> | undefined
+  if (properties !== undefined && typeof properties === 'object') {
+    for (const [name, property] of Object.entries(properties)) {
+      if (FORMATS[name] !== undefined && property?.type === 'string' && property.format === undefined && property.pattern === undefined) property.format = FORMATS[name]
+    }
+  }
+  for (const [key, value] of Object.entries(schema)) if (key !== 'examples' && key !== 'example') standardFormats(value)
+}
+
 /** An example fits when the request schema knows each of its fields (`token` arrives with verified tokens). */
 const fits = (request: Json, schema: Json | undefined): boolean => {
   const known = (schema?.properties ?? {}) as Json
@@ -441,6 +465,8 @@ export function documentOpenApi<T extends object> (openapiObject: T): T {
       }
     }
   }
+  standardFormats(doc.paths)
+  standardFormats(doc.components)
   doc.tags = TAGS.filter(t => usedTags.has(t.name))
     .concat([...usedTags].filter(name => !TAGS.some(t => t.name === name)).map(name => ({ name, description: name })))
   return doc as T

@@ -67,4 +67,7 @@ t.test('the document names every operation, describes every answer and documents
   t.same(requestNames.slice(0, 1), ['step_up'], '"Try it out" sends the step-up example by default')
   t.same(Object.keys(decide.responses['200']!.content['application/json'].examples), requestNames, 'each request example has its answer')
   t.ok(Object.keys(decide.responses).includes('503'), '/decide documents 503')
+  const formats = [...JSON.stringify(doc).matchAll(/"format":"([^"]+)"/g)].map(m => m[1])
+  t.same([...new Set(formats)].sort(), ['ipv4', 'ipv6', 'uuid'], 'only standard formats (the service\'s own `ip` is spelt ipv4 | ipv6)')
+  t.match(doc.info, { license: { name: 'Apache-2.0' } })
 })
