@@ -50,7 +50,8 @@ export function registerErrorHandling (app: FastifyInstance, options: ErrorHandl
     if (status >= 400 && status < 500) {
       const code = rejectedWith.get(reply) ?? codeOfBody(payload)
       if (code !== undefined) {
-        request.log.info({ reqId: request.id, method: request.method, url: request.url.slice(0, 200), status, code }, 'request rejected')
+        // The path only: a query string may name a subject.
+        request.log.info({ reqId: request.id, method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status, code }, 'request rejected')
         options.onRejected?.(code, status)
       }
     }

@@ -31,13 +31,16 @@ t.test('every refused request is logged once at info with its code, and counted 
   t.equal((await postDecide(app, { action: 'a..b' }, key)).statusCode, 400, 'bad action')
   t.equal((await postDecide(app, { action: 'x', nope: 1 }, key)).statusCode, 400, 'unknown field')
   t.equal((await app.inject({ method: 'POST', url: '/decide', headers: { ...key, 'content-type': 'text/plain' }, payload: 'hi' })).statusCode, 415)
-  t.equal((await app.inject({ method: 'GET', url: '/nowhere' })).statusCode, 404)
+  t.equal((await app.inject({ method: 'GET', url: '/nowhere?subject=alice' })).statusCode, 404)
   await decide(app, { action: 'payments.payout', ...session('u1', ['pwd']) }, key)
 
   const rejected = lines.filter(l => l.msg === 'request rejected')
   t.same(rejected.map(l => [l.code, l.status]), [['unauthorized', 401], ['invalid_request', 400], ['invalid_request', 400], ['unsupported_media_type', 415], ['not_found', 404]])
   t.ok(rejected.every(l => l.level === 30), 'at info')
-  t.ok(rejected.every(l => typeof l.url === 'string' && typeof l.method === 'string'), 'with method and url')
+  t.ok(rejected.every(l => typeof l.path === 'string' && typeof l.method === 'string'), 'with method and path')
+
+  t.equal(rejected[4]!.path, '/nowhere', 'no query string: it may name a subject')
+  t.notMatch(JSON.stringify(rejected), /alice/)
 
   const body = (await app.inject({ url: '/metrics' })).body
   t.equal(metricValue(body, 'stepup_rejected_requests_total{code="invalid_request",status="400"}'), 2)
