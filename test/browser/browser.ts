@@ -12,9 +12,12 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** Screenshots the page tests keep (git-ignored): open them to see what the test saw. */
 export const ARTIFACTS = fileURLToPath(new URL('./artifacts/', import.meta.url))
 
-/** Why the browser tests cannot run here, or undefined when they can. */
+/**
+ * Why the browser tests cannot run here, or undefined when they can. Under CI=true a missing
+ * browser is a failure, not a skip (.ci/run installs it).
+ */
 export const browserMissing = (): string | undefined =>
-  existsSync(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
+  existsSync(CHROMIUM) || process.env.CI === 'true' ? undefined : `no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`
 
 export async function launch (): Promise<Browser> {
   mkdirSync(ARTIFACTS, { recursive: true })
