@@ -75,3 +75,33 @@ t.test('a newcomer decides in the playground and sees why', { skip: browserMissi
   await page.screenshot({ path: join(ARTIFACTS, 'playground-candidate.png'), fullPage: true })
   t.same(pageErrors, [], 'no script errors')
 })
+
+t.test('behind the admin key, the page asks for it and then works', { skip: browserMissing() ?? false }, async t => {
+  const geo = await openGeoLookup({})
+  t.teardown(() => geo.close())
+  const admin = 'admin-key-0123456789abcdef'
+  const app = await buildApp({ apiKeys: ['api-key-0123456789abcdefgh'], adminApiKeys: [admin], policiesDir: EXAMPLE_POLICIES }, {
+    policies: new PolicyHolder(await policySet(EXAMPLE_POLICIES)),
+    geo,
+    history: createMemoryHistoryStore({ maxSubjects: 100 }),
+    logger: pino({ level: 'silent' }),
+    maxEventLoopDelayMs: 0
+  })
+  t.teardown(() => app.close())
+  const base = await listen(app)
+  const browser = await launch()
+  t.teardown(() => browser.close())
+  const page = await browser.newPage()
+  page.setDefaultTimeout(30_000)
+
+  await page.goto(`${base}/playground`)
+  await page.locator('#key-row').waitFor({ state: 'visible' })
+  t.match(await page.locator('#status').innerText(), /admin key/)
+  t.equal(await page.locator('#example option').count(), 0, 'nothing loaded without the key')
+  await page.locator('#key').fill(admin)
+  await page.locator('#key-apply').click()
+  await page.locator('#example option').first().waitFor({ state: 'attached' })
+  await page.locator('#decide').click()
+  await page.locator('#live-result .decision').waitFor()
+  t.equal(await page.locator('#live-result .decision').innerText(), 'step_up', 'the first example decides')
+})
