@@ -20,7 +20,8 @@ export interface DecisionTrace {
     outcome: PolicyOutcome
     unmet?: string[]
   }>
-  merge?: { aal: number, factors: string[], maxAge: number, onceOnly: boolean, scopes?: string[], policies: string[] }
+  /** `factors`: the classes every restricting policy allows; null when no policy restricts them. */
+  merge?: { aal: number, factors: string[] | null, maxAge: number, onceOnly: boolean, scopes?: string[], policies: string[] }
 }
 
 export interface ReasonLike {
@@ -95,7 +96,8 @@ export function traceTree (trace: DecisionTrace): TreeNode[] {
   })
   if (trace.merge !== undefined) {
     const m = trace.merge
-    const parts = [`AAL ${m.aal}`, m.factors.length > 0 ? `factors ${m.factors.join(', ')}` : 'any factor', `max age ${formatDuration(m.maxAge)}`]
+    const factors = m.factors === null ? 'any factor' : m.factors.length > 0 ? `factors ${m.factors.join(', ')}` : 'no factor class in common'
+    const parts = [`AAL ${m.aal}`, factors, `max age ${formatDuration(m.maxAge)}`]
     if (m.onceOnly) parts.push('once-only')
     if (m.scopes !== undefined && m.scopes.length > 0) parts.push(`scopes ${m.scopes.join(' ')}`)
     nodes.push({

@@ -66,8 +66,10 @@ t.test('a trace becomes one node per policy, its triggers with figures, and the 
 })
 
 t.test('the merge says once-only and scopes when they apply', async t => {
-  const [merge] = traceTree({ policies: [], merge: { aal: 2, factors: [], maxAge: 0, onceOnly: true, scopes: ['payments:high'], policies: ['desk'] } })
+  const [merge] = traceTree({ policies: [], merge: { aal: 2, factors: null, maxAge: 0, onceOnly: true, scopes: ['payments:high'], policies: ['desk'] } })
   t.equal(merge!.label, 'merged requirement: AAL 2, any factor, max age 0 s (every time), once-only, scopes payments:high')
+  const [empty] = traceTree({ policies: [], merge: { aal: 3, factors: [], maxAge: 300, onceOnly: false, policies: ['a', 'b'] } })
+  t.equal(empty!.label, 'merged requirement: AAL 3, no factor class in common, max age 5 min', 'an empty intersection is not "any"')
 })
 
 t.test('without a trace, the reasons are grouped by policy', async t => {
