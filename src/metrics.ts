@@ -15,6 +15,9 @@ export interface Metrics {
   watchGeo?: (describe: () => { buildEpoch?: number }) => void
 }
 
+/** The outcomes `reload()` is called with (positional label values, whatever the label's name). */
+const RELOAD_OUTCOMES = ['ok', 'refused']
+
 /** The audit events each decision kind can carry: the decision counter starts with these at 0. */
 const DECISION_EVENTS = [['allow', 'auth.allowed'], ['allow', 'auth.step_up_skipped'], ['step_up', 'auth.step_up_initiated'], ['deny', 'auth.access_denied']] as const
 
@@ -49,7 +52,7 @@ export function createMetrics (): Metrics {
   for (const [decision, event] of DECISION_EVENTS) decisions.labels(decision, event).inc(0)
   for (const [code, { status }] of Object.entries(ErrorCodes)) if (status >= 400 && status < 500) rejections.labels(code, String(status)).inc(0)
   for (const operation of ['read', 'record', 'consume']) for (const kind of ['timeout', 'error']) storeErrors.labels(operation, kind).inc(0)
-  for (const result of ['ok', 'refused']) reloads.labels(result).inc(0)
+  for (const outcome of RELOAD_OUTCOMES) reloads.labels(outcome).inc(0)
 
   // Labelled children are looked up once per label set: prom-client hashes the labels on every inc().
   type Child = { inc: () => void }

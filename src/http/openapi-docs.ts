@@ -185,7 +185,8 @@ const ERROR_EXAMPLES: Record<string, string[]> = {
   payload_too_large: ['body: larger than 65536 bytes'],
   unsupported_media_type: ['content-type: the body must be application/json'],
   policies_invalid: ['the new set does not validate; the previous set keeps serving'],
-  too_many_requests: ['rate limit: too many requests; retry after 1 second'],
+  too_many_requests: ['caller: too many requests; retry after 1 second'],
+  rate_limited: ['caller: more than 600000 requests a minute; retry in 1 s', 'subject: more than 120 events a minute; retry in 1 s'],
   internal_error: ['an internal error occurred; see the service log'],
   service_unavailable: ['service: overloaded; retry shortly']
 }
