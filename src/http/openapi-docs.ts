@@ -390,6 +390,21 @@ function standardFormats (node: unknown): void {
   for (const [key, value] of Object.entries(schema)) if (key !== 'examples' && key !== 'example') standardFormats(value)
 }
 
+const EXAMPLE_REVISION = 'sha256:9c1f0e2b7a4d5e63'
+
+/** Decision examples carry `policyRevision` (after `decisionId`) when the answer's schema has it. */
+function withRevision (examples: Record<string, { summary: string, value: unknown }>, schema: Json | undefined): Record<string, { summary: string, value: unknown }> {
+  const properties = (schema?.properties ?? {}) as Json
+  if (!('policyRevision' in properties)) return examples
+  return Object.fromEntries(Object.entries(examples).map(([name, example]) => {
+    const value = example.value as Json
+    if (typeof value !== 'object' || value === null || !('decisionId' in value) || 'policyRevision' in value) return [name, example]
+    const entries = Object.entries(value)
+    const at = entries.findIndex(([key]) => key === 'decisionId') + 1
+    return [name, { ...example, value: Object.fromEntries([...entries.slice(0, at), ['policyRevision', EXAMPLE_REVISION], ...entries.slice(at)]) }]
+  }))
+}
+
 /** An example fits when the request schema knows each of its fields (`token` arrives with verified tokens). */
 const fits = (request: Json, schema: Json | undefined): boolean => {
   const known = (schema?.properties ?? {}) as Json
@@ -442,7 +457,7 @@ export function documentOpenApi<T extends object> (openapiObject: T): T {
           const type = entry?.okContentType ?? 'application/json'
           const content = ((response.content ??= {}) as Record<string, Json>)
           const media = (content[type] ??= { schema: type === 'application/json' ? { type: 'object' } : { type: 'string' } })
-          media.examples = examples
+          media.examples = withRevision(examples, media.schema as Json | undefined)
         }
       }
       for (const [status, response] of Object.entries(opResponses)) {

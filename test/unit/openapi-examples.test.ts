@@ -5,7 +5,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { ErrorCodes } from '../../src/errors.js'
 import { decideRequestSchema } from '../../src/http/schemas.js'
-import { DECIDE_EXAMPLES, EXAMPLES_NOW_S } from '../../src/http/openapi-docs.js'
+import { DECIDE_EXAMPLES, documentOpenApi, EXAMPLES_NOW_S } from '../../src/http/openapi-docs.js'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { renderOpenApi } from '../../scripts/generated.js'
 import { buildTestApp, postDecide } from '../helpers/app.js'
@@ -70,4 +70,17 @@ t.test('the document names every operation, describes every answer and documents
   const formats = [...JSON.stringify(doc).matchAll(/"format":"([^"]+)"/g)].map(m => m[1])
   t.same([...new Set(formats)].sort(), ['ipv4', 'ipv6', 'uuid'], 'only standard formats (the service\'s own `ip` is spelt ipv4 | ipv6)')
   t.match(doc.info, { license: { name: 'Apache-2.0' } })
+})
+
+t.test('decision examples gain policyRevision when the answer schema has it', async t => {
+  const doc = documentOpenApi({
+    openapi: '3.1.0',
+    paths: { '/decide': { post: { responses: { 200: { description: 'x', content: { 'application/json': { schema: { type: 'object', properties: { decisionId: { type: 'string' }, policyRevision: { type: 'string' } } } } } } } } } }
+  } as object) as { paths: Record<string, { post: { responses: Record<string, { content: { 'application/json': { examples: Record<string, { value: Json }> } } }> } }> }
+  const examples = doc.paths['/decide']!.post.responses['200']!.content['application/json'].examples
+  t.ok(Object.keys(examples).length >= 4)
+  for (const [name, { value }] of Object.entries(examples)) {
+    t.match(value.policyRevision, /^sha256:[0-9a-f]{16}$/, name)
+    t.same(Object.keys(value).slice(0, 3), ['decision', 'decisionId', 'policyRevision'], `${name}: right after decisionId`)
+  }
 })
