@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { pino, type Logger } from 'pino'
-import type { Config } from './config.js'
+import { isLoopback, type Config } from './config.js'
 import { keyChecker, requireKey } from './http/auth.js'
 import { registerDecideRoute } from './http/decide-route.js'
 import { registerErrorHandling } from './http/errors.js'
@@ -18,7 +18,9 @@ import underPressure from '@fastify/under-pressure'
 import { createMemoryAuditLog, type AuditLog, type AuditRecord } from './audit/audit-log.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
+import { playgroundAccess, registerPlayground } from './playground/routes.js'
 import { send } from './http/errors.js'
+import { documentOpenApi } from './http/openapi-docs.js'
 import { errorSchema } from './contract/schemas.js'
 import { addIpFormat } from './contract/validation.js'
 import type { PolicyHolder } from './policy/load.js'
@@ -68,7 +70,8 @@ export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = Object.freeze({
   keepAliveTimeoutMs: 72_000
 })
 
-export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'>
+/** `host` (default loopback) and `policiesDir` serve the playground; without them it still works. */
+export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir'>>
 
 export const VERSION = '0.1.0'
 
@@ -112,7 +115,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   // JSON only: a body sent as text/plain is refused with 415, not parsed as a string.
   app.removeContentTypeParser(['text/plain'])
   app.addSchema(errorSchema)
-  registerErrorHandling(app)
+  registerErrorHandling(app, { onRejected: (code, status) => { metrics.rejected?.(code, status) } })
 
   await app.register(swagger, {
     openapi: {
@@ -130,6 +133,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
       },
       security: [{ apiKey: [] }]
     },
+    transformObject: (document) => 'openapiObject' in document ? documentOpenApi(document.openapiObject) : document.swaggerObject,
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
@@ -148,6 +152,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   metrics.policiesLoaded(deps.policies.current.policies.length)
   const audit = deps.audit ?? createMemoryAuditLog({ maxEntries: 10_000 })
   const geo = typeof deps.geo === 'function' ? deps.geo : ((g: GeoLookup) => () => g)(deps.geo)
+  metrics.watchGeo?.(() => geo().describe())
   const service = createDecisionService({
     policies: deps.policies,
     geo: { lookup: (ip) => geo().lookup(ip), get ready () { return geo().ready }, describe: () => geo().describe(), close: () => geo().close() },
@@ -173,6 +178,15 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   if (config.adminApiKeys.length > 0) {
     registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, guard: [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] })
   }
+  registerPlayground(app, {
+    access: playgroundAccess({ loopback: isLoopback(config.host ?? '127.0.0.1'), apiKeys: config.apiKeys, adminApiKeys: config.adminApiKeys }),
+    guard: config.adminApiKeys.length > 0 ? [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] : [],
+    policies: deps.policies,
+    geo,
+    history: deps.history,
+    now,
+    policiesDir: config.policiesDir
+  })
   // Shutting down: every response still being sent says `Connection: close`, so a keep-alive
   // client knows the connection ends (a clean FIN after the response, no reset) and the close
   // does not wait for its idle timeout.

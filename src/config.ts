@@ -1,6 +1,6 @@
 /**
  * The only module that reads `process.env`. It validates every variable, applies the
- * defaults of SPEC §1 and returns a frozen object; a bad value throws a ConfigError that
+ * defaults of docs/operations.md#configuration and returns a frozen object; a bad value throws a ConfigError that
  * names the variable.
  */
 import { accessSync, constants, statSync } from 'node:fs'

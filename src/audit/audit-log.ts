@@ -1,5 +1,5 @@
 /**
- * The audit trail (SPEC §5): one entry per decision and per step-up outcome reported through
+ * The audit trail (docs/operations.md#audit): one entry per decision and per step-up outcome reported through
  * `POST /events`, queryable by operators. Two implementations behind one interface: a bounded
  * in-memory ring and a bounded Redis Stream. Writes never sit on the decision's path: they
  * are buffered and flushed in batches.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `stepup` command (package bin): see `stepup --help` and the README. */
+/** The `stepup` command (package bin): see `stepup --help` and docs/operations.md. */
 import { processIo } from './io.js'
 import { run } from './run.js'
 

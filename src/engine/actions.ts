@@ -63,6 +63,6 @@ export function actionMatches (pattern: string, action: string): boolean {
   return index.match(action).length > 0
 }
 
-/** The request grammar of SPEC §2: 1-200 chars of [A-Za-z0-9._:/-], non-empty segments. */
+/** The request grammar (docs/api.md#post-decide): 1-200 chars of [A-Za-z0-9._:/-], non-empty segments. */
 export const ACTION_REGEX = /^[A-Za-z0-9:/-]+(\.[A-Za-z0-9:/-]+)*$/
 export const isValidAction = (action: string): boolean => action.length >= 1 && action.length <= 200 && ACTION_REGEX.test(action)

@@ -107,7 +107,7 @@ export function buildPolicySet (policies: Policy[], assurance: Assurance, ipList
 }
 
 /**
- * Ids replaced for this request (SPEC §3.3): every target of an applying enforced policy's
+ * Ids replaced for this request (docs/policies.md#scopes-and-overrides): every target of an applying enforced policy's
  * `overrides`, and, when several policies override the same target, the less specific ones
  * (an application override beats a tenant override beats a global one).
  */

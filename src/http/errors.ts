@@ -6,7 +6,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ApiError, ErrorCodes, StoreUnavailableError, type ErrorCode } from '../errors.js'
 import { describeIssue, type ValidationIssue } from '../contract/validation.js'
 
+/** The code of each refused request, as `send` set it, for the one log line and metric per 4xx. */
+const rejectedWith = new WeakMap<FastifyReply, string>()
+
 export function send (reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  rejectedWith.set(reply, code)
   return reply.code(ErrorCodes[code].status).type('application/json; charset=utf-8').send({ error: code, message })
 }
 
@@ -18,7 +22,42 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode, message: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_request', message: 'body: not valid JSON' }
 }
 
-export function registerErrorHandling (app: FastifyInstance): void {
+export interface ErrorHandlingOptions {
+  /** Called once per request refused with a 4xx (metrics). */
+  onRejected?: (code: string, status: number) => void
+}
+
+/**
+ * The code of a 4xx a route sent itself: the `error` of its JSON body. A body with a
+ * `decisionId` is a decision (a gateway's 401 step-up or 403 deny), not a refused request.
+ */
+function codeOfBody (payload: unknown): string | undefined {
+  if (typeof payload !== 'string' || payload.length > 65_536 || payload[0] !== '{') return undefined
+  try {
+    const body = JSON.parse(payload) as Record<string, unknown>
+    if (body.decisionId !== undefined) return undefined
+    return typeof body.error === 'string' ? body.error : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export function registerErrorHandling (app: FastifyInstance, options: ErrorHandlingOptions = {}): void {
+  // Every refused request leaves one info line with its code, and is counted by code.
+  // A callback hook, not an async one: it runs on every response, the decisions' included.
+  app.addHook('onSend', (request, reply, payload, done) => {
+    const status = reply.statusCode
+    if (status >= 400 && status < 500) {
+      const code = rejectedWith.get(reply) ?? codeOfBody(payload)
+      if (code !== undefined) {
+        // The path only: a query string may name a subject.
+        request.log.info({ reqId: request.id, method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status, code }, 'request rejected')
+        options.onRejected?.(code, status)
+      }
+    }
+    done(null, payload)
+  })
+
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof ApiError) return send(reply, error.code, error.message)
     if (error instanceof StoreUnavailableError) {

@@ -1,4 +1,4 @@
-/** Liveness and readiness: no key needed (SPEC §5). */
+/** Liveness and readiness: no key needed (docs/operations.md#health-and-readiness). */
 import type { FastifyInstance } from 'fastify'
 import type { PolicyHolder } from '../policy/load.js'
 import type { GeoLookup } from '../signals/geo.js'

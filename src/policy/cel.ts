@@ -1,5 +1,5 @@
 /**
- * CEL conditions, compiled once with @marcbachmann/cel-js (see README "Why this CEL library").
+ * CEL conditions, compiled once with @marcbachmann/cel-js (see docs/architecture.md, "Why this CEL library").
  * Compilation type-checks variable and field names, bounds the expression's size, forbids
  * iteration inside iteration, bounds its cost over any caller data (./cel-cost.ts), compiles
  * `matches()` patterns with RE2, and records what the expression reads so the service gathers

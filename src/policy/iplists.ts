@@ -1,5 +1,5 @@
 /**
- * IP lists (SPEC §3.4): each list compiles to sorted, merged address ranges, searched by
+ * IP lists (docs/policies.md#ip-lists): each list compiles to sorted, merged address ranges, searched by
  * bisection, so a lookup costs O(log n) whatever the list size. An IPv6 address that carries
  * an IPv4 address (mapped, compatible, 6to4, NAT64, Teredo: ../signals/ip.ts) is matched as
  * that IPv4 address too, so `::c000:20a` or `2002:c000:20a::1` cannot dodge a list of

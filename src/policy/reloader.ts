@@ -1,5 +1,5 @@
 /**
- * Hot reload (SPEC §5): file changes (debounced), SIGHUP and `POST /policies/reload` compile a
+ * Hot reload (docs/operations.md#reloads): file changes (debounced), SIGHUP and `POST /policies/reload` compile a
  * new set aside and swap it in atomically. A set that does not validate is refused; the last
  * good set keeps serving and the error is shown on /readyz and GET /policies.
  */

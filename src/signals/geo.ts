@@ -134,7 +134,7 @@ export async function openGeoLookup (options: { path?: string | undefined, watch
   }
 }
 
-/** A lookup that has no database: every geo trigger fails closed (SPEC §6). */
+/** A lookup that has no database: every geo trigger fails closed (docs/failure-rules.md). */
 export function unavailableGeoLookup (reason: string): GeoLookup {
   return {
     ready: false,

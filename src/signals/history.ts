@@ -1,5 +1,5 @@
 /**
- * The memory behind the risk signals (SPEC §4), behind one narrow interface owned by the
+ * The memory behind the risk signals (docs/policies.md#history), behind one narrow interface owned by the
  * service. Two implementations pass the same contract tests: in memory and Redis.
  */
 import type { HistoryUpdate } from '../engine/learning.js'

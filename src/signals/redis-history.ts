@@ -1,5 +1,5 @@
 /**
- * The shared history store on Redis or Redis Cluster (SPEC §4, §6).
+ * The shared history store on Redis or Redis Cluster (docs/policies.md#history, docs/failure-rules.md).
  *
  * Key layout (namespace `keyPrefix`, default `stepup:`), with h = the first 32 hex digits of
  * sha256(`\0` for the default tenant or `t:<length>:<tenant>`, then `\0<subject>`):

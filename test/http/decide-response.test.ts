@@ -1,4 +1,4 @@
-// The /decide answer (SPEC §2) with the example policies, and the RFC 9470 challenge parsed by a
+// The /decide answer (docs/api.md#post-decide) with the example policies, and the RFC 9470 challenge parsed by a
 // standard client (oauth4webapi) rather than by our own code.
 import t from 'tap'
 import * as oauth from 'oauth4webapi'

@@ -1,4 +1,4 @@
-// The audit line (SPEC §5): one structured pino line per decision, and never a device
+// The audit line (docs/operations.md): one structured pino line per decision, and never a device
 // fingerprint in clear.
 import t from 'tap'
 import { pino, type Logger } from 'pino'

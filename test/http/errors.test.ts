@@ -1,4 +1,4 @@
-// Status codes and error bodies of the HTTP API (SPEC §2, §5): every 4xx is exactly
+// Status codes and error bodies of the HTTP API (docs/api.md#post-decide, docs/operations.md): every 4xx is exactly
 // `{ error, message }` and the message names the field.
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'

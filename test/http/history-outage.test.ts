@@ -1,4 +1,4 @@
-// A history store outage never yields allow (SPEC §6): the triggers that need history fire,
+// A history store outage never yields allow (docs/failure-rules.md): the triggers that need history fire,
 // with a reason saying so, and a once-only authentication that cannot be checked or consumed
 // is refused.
 import t from 'tap'

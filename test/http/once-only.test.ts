@@ -1,4 +1,4 @@
-// Once-only authentications (maxAge: 0, SPEC §3.2) through HTTP, with the acme treasury-desk
+// Once-only authentications (maxAge: 0, docs/policies.md#assurance) through HTTP, with the acme treasury-desk
 // example policy: an authentication satisfies one operation, across instances sharing a store.
 import t, { type Test } from 'tap'
 import { openGeoLookup } from '../../src/signals/geo.js'

@@ -1,4 +1,4 @@
-// Liveness, readiness (SPEC §5, §6) and the API documentation.
+// Liveness, readiness (docs/operations.md, docs/failure-rules.md) and the API documentation.
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { openGeoLookup, unavailableGeoLookup, type GeoLookup } from '../../src/signals/geo.js'
@@ -60,7 +60,7 @@ t.test('/readyz turns ready once the geo getter yields a loaded database', async
   t.equal(res.json().status, 'ready')
 })
 
-t.test('without the geo database, the location triggers fire with a reason (SPEC §6)', async t => {
+t.test('without the geo database, the location triggers fire with a reason (docs/failure-rules.md)', async t => {
   const app = await newApp(t, { geo: unavailableGeoLookup('loading') })
   const body = await decide(app, { action: 'account.email.change', ...session('geo-down-1', ['pwd']), ip: '62.252.0.1' })
   t.equal(body.decision, 'step_up')

@@ -1,4 +1,4 @@
-// The attacker's retry and detour (SPEC §4), end to end through HTTP with the memory store.
+// The attacker's retry and detour (docs/policies.md#history), end to end through HTTP with the memory store.
 import t from 'tap'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'

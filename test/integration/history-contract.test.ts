@@ -1,5 +1,5 @@
 /**
- * One contract for every HistoryStore (SPEC §4, §6): the in-memory store, a real standalone
+ * One contract for every HistoryStore (docs/policies.md#history, docs/failure-rules.md): the in-memory store, a real standalone
  * redis-server and a real 3-master Redis Cluster must behave the same. Redis-only cases: state
  * shared by two instances, one round trip per call, failing fast and recovering.
  */

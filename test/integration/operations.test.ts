@@ -1,4 +1,4 @@
-// Operations (SPEC §5): hot reload, SIGHUP, admin routes, audit trail and events, metrics.
+// Operations (docs/operations.md): hot reload, SIGHUP, admin routes, audit trail and events, metrics.
 import { spawn } from 'node:child_process'
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'

@@ -1,4 +1,4 @@
-// The audit trail in a Redis Stream (SPEC §5): batched writes, queries, trimming, step-up refs, an outage.
+// The audit trail in a Redis Stream (docs/operations.md): batched writes, queries, trimming, step-up refs, an outage.
 import t, { type Test } from 'tap'
 import type { Cluster, Redis } from 'ioredis'
 import type { AuditRecord } from '../../src/audit/audit-log.js'

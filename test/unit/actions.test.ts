@@ -32,7 +32,7 @@ t.test('the index returns each value once, whatever the number of matching patte
   t.same(index.match('x'), [])
 })
 
-t.test('request actions follow the SPEC grammar', async t => {
+t.test('request actions follow the documented grammar', async t => {
   t.ok(isValidAction('payments.payout'))
   t.notOk(isValidAction('a..b'))
   t.notOk(isValidAction('.a'))
