@@ -8,7 +8,11 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { pino, type Logger } from 'pino'
 import { isLoopback, type Config } from './config.js'
-import { keyChecker, requireKey } from './http/auth.js'
+import { callerIdentifier, keyChecker, requireCaller, requireKey } from './http/auth.js'
+import { TokenVerifier } from './tokens/verify.js'
+import type { Access } from './gateway/access.js'
+import { registerGatewayRoutes } from './http/gateway-routes.js'
+import { registerAuthzenRoutes } from './http/authzen-routes.js'
 import { registerDecideRoute } from './http/decide-route.js'
 import { registerErrorHandling } from './http/errors.js'
 import { registerHealthRoutes } from './http/health-routes.js'
@@ -41,6 +45,8 @@ export interface AppDeps {
   audit?: AuditLog
   metrics?: Metrics
   reloader?: PolicyReloader
+  /** Verifies users' tokens; default one with the app's clock. */
+  verifier?: TokenVerifier
   /** Event-loop delay (ms) past which requests get 503; 0 disables the check. */
   maxEventLoopDelayMs?: number
   /** Default DEFAULT_HTTP_TIMEOUTS; tests shorten them. */
@@ -71,7 +77,7 @@ export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = Object.freeze({
 })
 
 /** `host` (default loopback) and `policiesDir` serve the playground; without them it still works. */
-export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir'>>
+export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir' | 'trustedProxies' | 'deviceHeader' | 'secrets'>>
 
 export const VERSION = '0.1.0'
 
@@ -128,7 +134,8 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'A key from API_KEYS (required when API_KEYS is set).' },
-          adminKey: { type: 'http', scheme: 'bearer', description: 'A key from ADMIN_API_KEYS (admin routes exist only when it is set).' }
+          adminKey: { type: 'http', scheme: 'bearer', description: 'A key from ADMIN_API_KEYS (admin routes exist only when it is set).' },
+          gatewayKey: { type: 'apiKey', in: 'header', name: 'X-Stepup-Key', description: 'A key from API_KEYS, for gateway endpoints (Authorization holds the user\'s token).' }
         }
       },
       security: [{ apiKey: [] }]
@@ -167,8 +174,16 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
     }
   })
 
-  const apiGuard = config.apiKeys.length > 0 ? [requireKey(keyChecker(config.apiKeys), 'stepup-pdp')] : []
-  registerDecideRoute(app, service, deps.policies, apiGuard)
+  const identify = config.apiKeys.length > 0 ? callerIdentifier(config.apiKeys) : undefined
+  const apiGuard = identify ? [requireCaller(identify, 'authorization')] : []
+  const access: Access = { verifier: deps.verifier ?? new TokenVerifier({ now, secrets: config.secrets }), policies: deps.policies, keyed: identify !== undefined, now }
+  registerDecideRoute(app, service, deps.policies, apiGuard, access)
+  registerGatewayRoutes(app, service, access, {
+    guard: identify ? [requireCaller(identify, 'x-stepup-key')] : [],
+    trustedProxies: config.trustedProxies ?? ['127.0.0.0/8', '::1/128'],
+    deviceHeader: config.deviceHeader ?? 'x-device-fingerprint'
+  })
+  registerAuthzenRoutes(app, service, access, apiGuard)
   registerEventsRoute(app, { audit, now, guard: apiGuard })
   registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {

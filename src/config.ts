@@ -22,6 +22,12 @@ export interface Config {
   adminApiKeys: string[]
   logLevel: string
   historyMaxSubjects: number
+  /** CIDRs whose X-Forwarded-For entries are believed (gateway endpoints). */
+  trustedProxies: string[]
+  /** Request header holding the device fingerprint at the gateway endpoints (lower case). */
+  deviceHeader: string
+  /** Environment values issuers name in `introspection.clientSecretEnv`. */
+  secrets: Record<string, string | undefined>
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -50,7 +56,8 @@ const parseKeys = (env: Env, name: string): string[] => {
   const raw = value(env, name)
   if (raw === undefined) return []
   const keys = raw.split(',').map(k => k.trim())
-  keys.forEach((k, i) => {
+  // `name:key` entries name a caller (callers: scopes); the length rule is the key's.
+  keys.map(k => /^([A-Za-z0-9][A-Za-z0-9._-]{0,63}):(\S+)$/.exec(k)?.[2] ?? k).forEach((k, i) => {
     if (k.length < MIN_KEY_LENGTH) {
       throw new ConfigError(name, `key #${i + 1} is ${k.length} characters; use at least ${MIN_KEY_LENGTH} random characters`)
     }
@@ -107,6 +114,28 @@ const parseDir = (env: Env, name: string, fallback: string): string => {
   return path
 }
 
+const parseTrustedProxies = (env: Env): string[] => {
+  const raw = value(env, 'TRUSTED_PROXIES')
+  if (raw === undefined) return ['127.0.0.0/8', '::1/128']
+  return raw.split(',').map(s => s.trim()).filter(s => s !== '').map(cidr => {
+    const [address, bits] = cidr.split('/')
+    const family = isIP(address ?? '')
+    const max = family === 4 ? 32 : 128
+    const n = bits === undefined ? max : Number(bits)
+    if (family === 0 || !Number.isInteger(n) || n < 0 || n > max || (bits !== undefined && !/^\d+$/.test(bits))) {
+      throw new ConfigError('TRUSTED_PROXIES', `expected comma-separated addresses or CIDRs, got "${cidr}"`)
+    }
+    return `${address}/${n}`
+  })
+}
+
+const parseHeaderName = (env: Env, name: string, fallback: string): string => {
+  const raw = value(env, name)
+  if (raw === undefined) return fallback
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(raw)) throw new ConfigError(name, `not an HTTP header name: "${raw}"`)
+  return raw.toLowerCase()
+}
+
 export function loadConfig (env: Env = process.env): Readonly<Config> {
   const host = value(env, 'HOST') ?? '127.0.0.1'
   const apiKeys = parseKeys(env, 'API_KEYS')
@@ -133,6 +162,9 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     apiKeys,
     adminApiKeys: parseKeys(env, 'ADMIN_API_KEYS'),
     logLevel,
-    historyMaxSubjects: integer(env, 'HISTORY_MAX_SUBJECTS', 100_000, 1, 100_000_000)
+    historyMaxSubjects: integer(env, 'HISTORY_MAX_SUBJECTS', 100_000, 1, 100_000_000),
+    trustedProxies: parseTrustedProxies(env),
+    deviceHeader: parseHeaderName(env, 'DEVICE_HEADER', 'x-device-fingerprint'),
+    secrets: Object.freeze(Object.fromEntries(Object.entries(env).filter(([k]) => /SECRET/.test(k))))
   })
 }

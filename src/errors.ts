@@ -7,6 +7,8 @@ export const ErrorCodes = {
   invalid_request: { status: 400, summary: 'The request does not match the API contract.' },
   unauthorized: { status: 401, summary: 'A valid API key is required (Authorization: Bearer <key>).' },
   forbidden: { status: 403, summary: 'The key is not allowed to call this route.' },
+  caller_scope: { status: 403, summary: 'The caller may not ask about this tenant or application (its callers: entry).' },
+  claims_not_accepted: { status: 400, summary: 'This caller may not send raw claims; send the user\'s token instead.' },
   not_found: { status: 404, summary: 'No such route or resource.' },
   conflict: { status: 409, summary: 'The request conflicts with what is recorded (an outcome already reported).' },
   payload_too_large: { status: 413, summary: 'The body is larger than the limit.' },

@@ -34,6 +34,7 @@ export const hashDevice = (fingerprint: string, tenant: string | undefined, subj
   sha256(`${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}\u0000${fingerprint}`, 'base64url').slice(0, 22)
 
 export function normalizeDecideBody (body: DecideBody, assurance: Assurance): DecisionRequest {
+  if (body.token !== undefined) throw badRequest('token', 'only the service verifies tokens; send claims here')
   const claims = body.claims ?? {}
   const fromSubject = body.subject?.id
   const fromClaims = typeof claims.sub === 'string' ? claims.sub : undefined

@@ -60,6 +60,7 @@ export const decideRequestSchema = {
         su: { type: 'boolean' }
       }
     },
+    token: { type: 'string', minLength: 1, maxLength: 16384, description: 'The user\'s token (compact JWS, or opaque for introspection), verified by the service; instead of claims.' },
     ip: { type: 'string', format: 'ip', maxLength: 64, description: 'The client IPv4 or IPv6 address.' },
     device: {
       type: 'object',
@@ -83,6 +84,8 @@ export interface DecideBody {
   application?: string
   subject?: { id?: string, enrolledFactors?: string[] }
   claims?: Record<string, unknown>
+  /** The user's token; the route verifies it into `claims` (normalizing refuses it: nothing verified it). */
+  token?: string
   ip?: string
   device?: { fingerprint?: string }
   resource?: string
@@ -111,7 +114,7 @@ export const decisionSchema = {
     challenge: {
       type: 'object',
       properties: {
-        status: { type: 'integer', enum: [401, 403] },
+        status: { type: 'integer', enum: [401, 403, 503] },
         wwwAuthenticate: { type: 'string', description: 'A ready-to-forward RFC 9470 WWW-Authenticate value.' }
       }
     },

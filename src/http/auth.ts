@@ -30,3 +30,48 @@ export function requireKey (check: KeyCheck, realm: string) {
     await send(reply, 'unauthorized', 'authorization: a valid API key is required (Authorization: Bearer <key>)')
   }
 }
+
+/** An `API_KEYS` entry: `name:key`, or a bare key (no name, so no `callers:` scope). */
+export function parseKeyEntry (entry: string): { name: string | undefined, key: string } {
+  const m = /^([A-Za-z0-9][A-Za-z0-9._-]{0,63}):(\S{16,})$/.exec(entry)
+  return m ? { name: m[1], key: m[2]! } : { name: undefined, key: entry }
+}
+
+export interface Caller { name: string | undefined }
+
+/** Which `API_KEYS` entry a presented key is: constant time, every key compared. */
+export function callerIdentifier (entries: readonly string[]): (key: string | undefined) => Caller | undefined {
+  const parsed = entries.map(parseKeyEntry).map(e => ({ name: e.name, digest: digest(e.key) }))
+  return (key) => {
+    if (key === undefined || key === '') return undefined
+    const candidate = digest(key)
+    let found: Caller | undefined
+    for (const e of parsed) if (timingSafeEqual(e.digest, candidate) && found === undefined) found = { name: e.name }
+    return found
+  }
+}
+
+const callers = new WeakMap<FastifyRequest, Caller>()
+
+/** The caller an onRequest guard identified (undefined when API_KEYS is unset). */
+export const callerOf = (request: FastifyRequest): Caller | undefined => callers.get(request)
+
+/**
+ * An onRequest guard for API callers: the key from `Authorization: Bearer` (API routes), or from
+ * `X-Stepup-Key` (gateway routes, where `Authorization` holds the user's token).
+ */
+export function requireCaller (identify: (key: string | undefined) => Caller | undefined, from: 'authorization' | 'x-stepup-key') {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const header = request.headers[from]
+    const raw = typeof header === 'string' ? header : undefined
+    const key = from === 'authorization' ? /^Bearer\s+(\S+)\s*$/i.exec(raw ?? '')?.[1] : raw?.trim()
+    const caller = identify(key)
+    if (caller) { callers.set(request, caller); return }
+    if (from === 'authorization') {
+      reply.header('www-authenticate', 'Bearer realm="stepup-pdp"')
+      await send(reply, 'unauthorized', 'authorization: a valid API key is required (Authorization: Bearer <key>)')
+    } else {
+      await send(reply, 'unauthorized', 'x-stepup-key: a valid API key is required (X-Stepup-Key: <key>)')
+    }
+  }
+}

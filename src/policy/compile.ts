@@ -16,6 +16,7 @@ import { compileIpLists } from './iplists.js'
 import { lintPolicies } from './lint.js'
 import { parseSource, type FolderSources, type ParsedFile, type Path } from './source.js'
 import { fieldName, validateParsed } from './validate.js'
+import { attachGatewayConfig, compileGatewayConfig } from './gateway-config.js'
 
 export interface CompileResult {
   set: CompiledPolicySet | undefined
@@ -83,6 +84,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
   }
   const ipLists = compileIpLists(sources.lists, problems)
   const assurance = compileAssurance(files, report)
+  const gateway = compileGatewayConfig(files, (parsed, path, message) => report.error(parsed, path, message))
 
   const policies: Policy[] = []
   const origin = new Map<Policy, { parsed: ParsedFile, path: Path }>()
@@ -110,6 +112,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
   const hash = createHash('sha256')
   for (const s of [...sources.policies, ...sources.lists]) hash.update(s.file).update('\u0000').update(s.text).update('\u0000')
   const set = buildPolicySet(policies, assurance, ipLists, hash.digest('hex').slice(0, 16), buildLearning(policies, assurance))
+  attachGatewayConfig(set, gateway)
   return { set, problems: sortProblems(problems) }
 }
 

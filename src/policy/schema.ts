@@ -3,6 +3,8 @@
  * published as `policies/policy.schema.json` so YAML language servers check as operators type.
  */
 
+import { gatewaySections } from './gateway-schema.js'
+
 const durationPattern = '^(0|[0-9]+(\\.[0-9]+)?(s|m|h|d))$'
 
 const duration = {
@@ -206,6 +208,7 @@ export const policyFileSchema = {
   additionalProperties: false,
   properties: {
     policies: { type: 'array', items: policy },
-    assurance
+    assurance,
+    ...gatewaySections
   }
 } as const
