@@ -21,7 +21,15 @@ export interface GatewayRouteOptions {
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
 const EXT_AUTHZ_PREFIX = '/authz/ext-authz'
 
-export function registerGatewayRoutes (app: FastifyInstance, service: DecisionService, access: Access, options: GatewayRouteOptions): void {
+export function registerGatewayRoutes (root: FastifyInstance, service: DecisionService, access: Access, options: GatewayRouteOptions): void {
+  void root.register(async (app) => {
+    app.removeAllContentTypeParsers()
+    app.addContentTypeParser('*', (_request, payload, done) => { payload.resume(); payload.on('end', () => done(null, undefined)); payload.on('error', () => done(null, undefined)) })
+    gatewayRoutes(app, service, access, options)
+  })
+}
+
+function gatewayRoutes (app: FastifyInstance, service: DecisionService, access: Access, options: GatewayRouteOptions): void {
   const deps: GatewayDeps = { service, access, clientIp: clientIpResolver(options.trustedProxies), deviceHeader: options.deviceHeader }
   const answer = async (request: FastifyRequest, reply: FastifyReply, original: () => OriginalRequest): Promise<FastifyReply> => {
     let result: GatewayAnswer
@@ -35,8 +43,10 @@ export function registerGatewayRoutes (app: FastifyInstance, service: DecisionSe
     reply.code(result.status).headers(result.headers)
     return result.body === undefined ? reply.send() : reply.type('application/json; charset=utf-8').send(result.body)
   }
+  // Gateways forward the client's Content-Type with no body (or a body we never read): accept anything, parse nothing.
+  const scope = app
   const route = (url: string, summary: string, original: (request: FastifyRequest) => OriginalRequest): void => {
-    app.route({
+    scope.route({
       method: METHODS,
       url,
       schema: { summary, tags: ['gateways'], security: [{ gatewayKey: [] }] },
