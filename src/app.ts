@@ -3,14 +3,14 @@
  * listen, read the environment or exit (src/server.ts does).
  */
 import type { Server } from 'node:http'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import { pino, type Logger } from 'pino'
 import { isLoopback, type Config } from './config.js'
 import { callerIdentifier, keyChecker, requireCaller, requireKey } from './http/auth.js'
 import { TokenVerifier } from './tokens/verify.js'
-import type { Access } from './gateway/access.js'
+import { currentGateway, scopeOf, type Access } from './gateway/access.js'
 import { registerGatewayRoutes } from './http/gateway-routes.js'
 import { registerAuthzenRoutes } from './http/authzen-routes.js'
 import { registerDecideRoute } from './http/decide-route.js'
@@ -184,14 +184,15 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
     deviceHeader: config.deviceHeader ?? 'x-device-fingerprint'
   })
   registerAuthzenRoutes(app, service, access, apiGuard)
-  registerEventsRoute(app, { audit, now, guard: apiGuard })
+  const tenantsOf = (request: FastifyRequest): string[] | undefined => scopeOf(request, currentGateway(access).gateway)?.tenants
+  registerEventsRoute(app, { audit, now, guard: apiGuard, tenantsOf })
   registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType)
     return metrics.registry.metrics()
   })
   if (config.adminApiKeys.length > 0) {
-    registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, guard: [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] })
+    registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, tenantsOf, guard: [requireCaller(callerIdentifier(config.adminApiKeys), 'authorization', 'stepup-pdp-admin')] })
   }
   registerPlayground(app, {
     access: playgroundAccess({ loopback: isLoopback(config.host ?? '127.0.0.1'), apiKeys: config.apiKeys, adminApiKeys: config.adminApiKeys }),

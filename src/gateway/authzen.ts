@@ -9,7 +9,7 @@
  */
 import type { Decision } from '../engine/decide.js'
 import { badRequest } from '../errors.js'
-import type { DecideBody } from '../http/normalize.js'
+import type { DecideBody } from '../contract/index.js'
 
 export interface AuthzenEntity { type?: string, id?: string, name?: string, properties?: Record<string, unknown> }
 

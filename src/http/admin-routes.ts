@@ -1,5 +1,5 @@
 /** Admin routes (ADMIN_API_KEYS): the policy set, reloads, and the audit trail. */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { formatProblem } from '../errors.js'
 import type { PolicyHolder } from '../policy/load.js'
@@ -25,6 +25,8 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
   policies: PolicyHolder
   reloader: PolicyReloader | undefined
   audit: AuditLog
+  /** The tenants the caller is limited to (its callers: entry), if any. */
+  tenantsOf?: (request: FastifyRequest) => string[] | undefined
   guard: unknown[]
 }): void {
   const guard = deps.guard as never
@@ -81,6 +83,9 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
     const from = parseTime('from', q.from)
     const to = parseTime('to', q.to)
     if (from !== undefined && to !== undefined && from > to) throw badRequest('from', 'must not be after to')
+    // A caller scoped to tenants reads only their entries (filtered from a wider page, then cut to the limit).
+    const tenants = deps.tenantsOf?.(request)
+    const limit = q.limit === undefined ? 100 : Number(q.limit)
     const entries = await deps.audit.query({
       ...(q.event !== undefined ? { event: q.event } : {}),
       ...(q.subject !== undefined ? { subject: q.subject } : {}),
@@ -88,8 +93,9 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
       ...(q.decisionId !== undefined ? { decisionId: q.decisionId } : {}),
       ...(from !== undefined ? { from } : {}),
       ...(to !== undefined ? { to } : {}),
-      limit: q.limit === undefined ? 100 : Number(q.limit)
+      limit: tenants === undefined ? limit : 1000
     })
-    return { entries }
+    if (tenants === undefined) return { entries }
+    return { entries: entries.filter(e => e.tenant !== undefined && tenants.includes(e.tenant)).slice(0, limit) }
   })
 }

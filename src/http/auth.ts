@@ -60,7 +60,7 @@ export const callerOf = (request: FastifyRequest): Caller | undefined => callers
  * An onRequest guard for API callers: the key from `Authorization: Bearer` (API routes), or from
  * `X-Stepup-Key` (gateway routes, where `Authorization` holds the user's token).
  */
-export function requireCaller (identify: (key: string | undefined) => Caller | undefined, from: 'authorization' | 'x-stepup-key') {
+export function requireCaller (identify: (key: string | undefined) => Caller | undefined, from: 'authorization' | 'x-stepup-key', realm = 'stepup-pdp') {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const header = request.headers[from]
     const raw = typeof header === 'string' ? header : undefined
@@ -68,7 +68,7 @@ export function requireCaller (identify: (key: string | undefined) => Caller | u
     const caller = identify(key)
     if (caller) { callers.set(request, caller); return }
     if (from === 'authorization') {
-      reply.header('www-authenticate', 'Bearer realm="stepup-pdp"')
+      reply.header('www-authenticate', `Bearer realm="${realm}"`)
       await send(reply, 'unauthorized', 'authorization: a valid API key is required (Authorization: Bearer <key>)')
     } else {
       await send(reply, 'unauthorized', 'x-stepup-key: a valid API key is required (X-Stepup-Key: <key>)')

@@ -12,8 +12,7 @@ import { uuidv7 } from '../ids.js'
 import type { DecisionService } from '../service.js'
 import { tokenDenial } from '../tokens/answer.js'
 import { checkCallerScope, issuerFacts, resolveIdentity } from '../tokens/identity.js'
-import { normalizeDecideBody } from './normalize.js'
-import { decideRequestSchema } from './schemas.js'
+import { decideRequestSchema, normalizeDecideBody } from '../contract/index.js'
 
 const MAX_EVALUATIONS = 64
 const text = { type: 'string', minLength: 1, maxLength: 512 }

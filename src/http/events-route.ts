@@ -2,13 +2,13 @@
  * `POST /events`: the caller reports how a step-up ended. Only step-ups this service issued
  * (in the last 24 hours) are accepted, each once.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ApiError } from '../errors.js'
 
 interface EventBody { decisionId: string, event: 'auth.step_up_completed' | 'auth.step_up_failed', detail?: string }
 
-export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[] }): void {
+export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[], tenantsOf?: (request: FastifyRequest) => string[] | undefined }): void {
   app.post<{ Body: EventBody }>('/events', {
     onRequest: deps.guard as never,
     schema: {
@@ -26,6 +26,7 @@ export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditL
       },
       response: {
         200: { type: 'object', properties: { recorded: { type: 'boolean' }, decisionId: { type: 'string' }, event: { type: 'string' } } },
+        403: { $ref: 'Error#' },
         404: { $ref: 'Error#' },
         409: { $ref: 'Error#' }
       }
@@ -34,6 +35,8 @@ export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditL
     const { decisionId, event, detail } = request.body
     const ref = await deps.audit.findStepUp(decisionId)
     if (!ref) throw new ApiError('not_found', 'decisionId: no step-up decision with this id was issued in the last 24 hours')
+    const tenants = deps.tenantsOf?.(request)
+    if (tenants !== undefined && (ref.tenant === undefined || !tenants.includes(ref.tenant))) throw new ApiError('caller_scope', 'decisionId: the step-up belongs to a tenant outside this caller\'s scope')
     if (!(await deps.audit.claimOutcome(decisionId))) throw new ApiError('conflict', 'decisionId: the outcome of this step-up was already recorded')
     deps.audit.append({
       at: deps.now(),

@@ -11,7 +11,7 @@ const issuer = await new TestIssuer().start()
 t.teardown(() => issuer.stop())
 issuer.keys = [await makeKey('ES256', 'k1')]
 
-const KEYS = { web: 'web-key-0123456789abcdef', ops: 'ops-key-0123456789abcdef', legacy: 'legacy-key-0123456789abcdef', trusted: 'trusted-key-0123456789abcd' }
+const KEYS = { globex: 'globex-key-0123456789abcdef', auditor: 'auditor-key-0123456789abcd', admin: 'admin-key-0123456789abcdef', web: 'web-key-0123456789abcdef', ops: 'ops-key-0123456789abcdef', legacy: 'legacy-key-0123456789abcdef', trusted: 'trusted-key-0123456789abcd' }
 const callers = `
 callers:
   - name: web
@@ -21,6 +21,10 @@ callers:
     explain: true
   - name: trusted
     trustClaims: true
+  - name: globex
+    tenants: [globex]
+  - name: auditor
+    tenants: [globex]
 routes:
   - match: { path: /account }
     action: account.email.change
@@ -30,7 +34,7 @@ policies:
     when: [newDevice: {}]
     require: { aal: 2 }
 `
-const { app, dir } = await tokenApp({ geo, files: { 'p.yaml': issuerPolicies(issuer.url), 'callers.yaml': callers }, config: { apiKeys: [`web:${KEYS.web}`, `ops:${KEYS.ops}`, KEYS.legacy, `trusted:${KEYS.trusted}`] } })
+const { app, dir } = await tokenApp({ geo, files: { 'p.yaml': issuerPolicies(issuer.url), 'callers.yaml': callers }, config: { adminApiKeys: [`auditor:${KEYS.auditor}`, KEYS.admin], apiKeys: [`globex:${KEYS.globex}`, `web:${KEYS.web}`, `ops:${KEYS.ops}`, KEYS.legacy, `trusted:${KEYS.trusted}`] } })
 t.teardown(async () => { await app.close(); cleanup(dir) })
 
 const nowS = (): number => Math.floor(Date.now() / 1000)
@@ -82,4 +86,21 @@ t.test('gateway endpoints take the key from X-Stepup-Key and never put figures i
   t.equal(res.json().error, 'insufficient_user_authentication')
   t.same(Object.keys(res.json()).sort(), ['decisionId', 'error', 'message', 'required'])
   t.notMatch(res.body, /figures|laptop|newDevice/)
+})
+
+t.test('/events and /audit are limited to the caller\'s tenants', async t => {
+  const stepUp = await post(KEYS.web, { action: 'account.email.change', application: 'billing-web', token: await token('acme') })
+  t.equal(stepUp.json().decision, 'step_up')
+  const decisionId = stepUp.json().decisionId
+  const event = (key: string) => app.inject({ method: 'POST', url: '/events', payload: { decisionId, event: 'auth.step_up_failed' }, headers: { authorization: `Bearer ${key}` } })
+  const outside = await event(KEYS.globex)
+  t.equal(outside.statusCode, 403)
+  t.equal(outside.json().error, 'caller_scope')
+  t.equal((await event(KEYS.web)).statusCode, 200, 'the tenant\'s own caller records it')
+
+  const audit = async (key: string) => (await app.inject({ method: 'GET', url: '/audit?limit=50', headers: { authorization: `Bearer ${key}` } })).json().entries as Array<{ tenant?: string }>
+  const all = await audit(KEYS.admin)
+  t.ok(all.some(e => e.tenant === 'acme'), 'an unscoped admin key sees acme')
+  const scoped = await audit(KEYS.auditor)
+  t.same(scoped.filter(e => e.tenant !== 'globex'), [], 'a globex-scoped admin key sees only globex')
 })
