@@ -34,7 +34,7 @@ export function templatedServer (options: { listen: number, pdp: number, upstrea
 
 export interface Nginx { port: number, stop: () => Promise<void>, log: () => string }
 
-export async function startNginx (options: { pdp: number, upstream: number, key: string }): Promise<Nginx> {
+export async function startNginx (options: { pdp: number, upstream: number, key: string, extraLocations?: string }): Promise<Nginx> {
   const dir = mkdtempSync(join(tmpdir(), 'stepup-nginx-'))
   for (const sub of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, sub))
   const port = await freePort()
@@ -51,7 +51,7 @@ http {
   fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
-${templatedServer({ listen: port, pdp: options.pdp, upstream: options.upstream, key: options.key })}
+${templatedServer({ listen: port, pdp: options.pdp, upstream: options.upstream, key: options.key }).replace('    location / {', `    ${options.extraLocations ?? ''}\n    location / {`)}
 }
 `
   writeFileSync(join(dir, 'nginx.conf'), conf)
