@@ -18,13 +18,13 @@ export function policyFolder (files: Record<string, string>): string {
   return dir
 }
 
-export async function tokenApp (options: { geo: GeoLookup, files: Record<string, string>, config?: Partial<AppConfig>, fetchTimeoutMs?: number }): Promise<TokenApp> {
+export async function tokenApp (options: { geo: GeoLookup, files: Record<string, string>, config?: Partial<AppConfig>, fetchTimeoutMs?: number, secrets?: Record<string, string> }): Promise<TokenApp> {
   const dir = policyFolder(options.files)
   const { set } = await loadPolicySet(dir)
   const clock = { offsetMs: 0 }
   const now = (): number => Date.now() + clock.offsetMs
   const policies = new PolicyHolder(set, now)
-  const verifier = new TokenVerifier({ now, fetchTimeoutMs: options.fetchTimeoutMs ?? 1000 })
+  const verifier = new TokenVerifier({ now, fetchTimeoutMs: options.fetchTimeoutMs ?? 1000, secrets: options.secrets ?? {} })
   const app = await buildApp({ apiKeys: [], adminApiKeys: [], ...options.config }, {
     policies, geo: options.geo, history: createMemoryHistoryStore({ maxSubjects: 1000 }), logger: pino({ level: 'silent' }), now, verifier, maxEventLoopDelayMs: 0
   })
