@@ -1,6 +1,7 @@
 // A sample upstream API: answers every request with what it received, so you can see the
 // X-Stepup-* headers the gateway added after stepup-pdp allowed the request.
 import { createServer } from 'node:http'
+import process from 'node:process'
 
 createServer((req, res) => {
   req.resume()
