@@ -45,7 +45,6 @@ export async function gatewayDecision (deps: GatewayDeps, request: FastifyReques
     application: mapped.application
   }, gateway, scope, access.verifier, set.assurance.clockSkew)
   if (identity.kind === 'refused') return refusal(access, identity.status, identity.reason)
-  if (token !== undefined && typeof identity.claims.sub !== 'string') return refusal(access, 401, 'sub: missing')
   // Without a token the tenant is unknown and there is no subject: nothing of a tenant can be learnt or read,
   // so a tenant-scoped gateway may still ask whether anonymous requests pass.
   if (token !== undefined) checkCallerScope(scope, identity.tenant, identity.application)

@@ -42,6 +42,8 @@ export async function resolveIdentity (input: IdentityInput, config: GatewayConf
   const verified = await verifier.verify(value, config.issuers, clockSkew)
   if (!verified.ok) return { kind: 'refused', status: verified.status, reason: verified.reason }
   const { claims, issuer } = verified
+  // A token names its user: without `sub` it could be applied to any subject a caller names.
+  if (typeof claims.sub !== 'string' || claims.sub === '') return { kind: 'refused', status: 401, reason: 'sub: missing' }
   const tenant = claimValue(issuer.tenant, claims, 'tenant')
   const application = claimValue(issuer.application, claims, 'application')
   if (tenant instanceof Error) return { kind: 'refused', status: 401, reason: tenant.message }

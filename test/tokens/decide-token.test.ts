@@ -41,6 +41,7 @@ t.test('a forged or stale token is invalid_token naming the check, never allow',
     ['HS256', `${Buffer.from(JSON.stringify({ alg: 'HS256', kid: 'k1' })).toString('base64url')}.${Buffer.from(JSON.stringify({ iss: issuer.url, sub: 'u1', aud: 'https://api.example.com', exp: nowS() + 600 })).toString('base64url')}.c2ln`, /^alg:/],
     ['garbage', 'not-a-token', /^format:/],
     ['bad base64 JSON', 'eyJhbGciOi.eyJzdWIi.c2ln', /^format:/],
+    ['no sub', issuer.sign({ org_id: 'acme', amr: ['hwk', 'pin'], auth_time: nowS() }), /^sub:/],
     ['no tenant claim', issuer.sign({ sub: 'u1', amr: ['pwd', 'otp'], auth_time: nowS() }), /^org_id:/]
   ]
   for (const [name, token, check] of cases) {
@@ -88,4 +89,19 @@ t.test('unknown kid: a flood refetches the keys at most once per 30 s', async t 
   for (const a of answers) t.match(a.json().reasons[0].detail, /^kid:/)
   const after = verifier.fetchesOf({ issuer: issuer.url, jwksUri: undefined } as never)
   t.ok(after - before <= 1, `at most one refetch (${after - before})`)
+})
+
+t.test('the engine learns what the verifying issuer declares: DPoP binding from cnf.jkt', async t => {
+  const { resolveIdentity, issuerFacts } = await import('../../src/tokens/identity.js')
+  const { gatewayConfigOf } = await import('../../src/policy/gateway-config.js')
+  const { loadPolicySet } = await import('../../src/policy/load.js')
+  const { set } = await loadPolicySet(dir)
+  const config = gatewayConfigOf(set)
+  const bound = await resolveIdentity({ token: { value: await strong({ cnf: { jkt: 'thumbprint' } }), field: 'token', scheme: 'Bearer' } }, config, undefined, verifier, 30)
+  t.equal(bound.kind, 'session')
+  if (bound.kind === 'session') t.same(issuerFacts(bound), { dpopBound: true })
+  const dpop = await resolveIdentity({ token: { value: await strong(), field: 'authorization', scheme: 'DPoP' } }, config, undefined, verifier, 30)
+  if (dpop.kind === 'session') t.same(issuerFacts(dpop), { dpopBound: true })
+  const plain = await resolveIdentity({ token: { value: await strong(), field: 'token', scheme: 'Bearer' } }, config, undefined, verifier, 30)
+  if (plain.kind === 'session') t.same(issuerFacts(plain), {})
 })
