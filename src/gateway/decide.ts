@@ -39,12 +39,12 @@ export async function gatewayDecision (deps: GatewayDeps, request: FastifyReques
   const headers = request.headers
   const mapped = gateway.routes.map({ method: original.method, host: original.host, url: original.url, headers })
   const token = tokenFrom(headers)
-  if (token === 'malformed') return refusal(access, 401, 'format: the Authorization header carries no single token')
+  if (token === 'malformed') return refusal(request, access, 401, 'format: the Authorization header carries no single token')
   const identity = await resolveIdentity({
     token: token === undefined ? undefined : { value: token.value, field: 'authorization', scheme: token.scheme },
     application: mapped.application
   }, gateway, scope, access.verifier, set.assurance.clockSkew)
-  if (identity.kind === 'refused') return refusal(access, identity.status, identity.reason)
+  if (identity.kind === 'refused') return refusal(request, access, identity.status, identity.reason)
   // Without a token the tenant is unknown and there is no subject: nothing of a tenant can be learnt or read,
   // so a tenant-scoped gateway may still ask whether anonymous requests pass.
   if (token !== undefined) checkCallerScope(scope, identity.tenant, identity.application)
@@ -70,8 +70,10 @@ export async function gatewayDecision (deps: GatewayDeps, request: FastifyReques
   return toGatewayAnswer(decisionId, decision, token === undefined ? undefined : normalized.subjectId)
 }
 
-function refusal (access: Access, status: 401 | 503, reason: string): GatewayAnswer {
-  return toGatewayAnswer(uuidv7(access.now()), tokenDenial(status, reason), undefined, true)
+function refusal (request: FastifyRequest, access: Access, status: 401 | 503, reason: string): GatewayAnswer {
+  const decisionId = uuidv7(access.now())
+  request.log.info({ decisionId, event: 'auth.access_denied', decision: 'deny', token: reason }, 'decision')
+  return toGatewayAnswer(decisionId, tokenDenial(status, reason), undefined, true)
 }
 
 /** Header values: printable ASCII only (a subject id may hold anything else). */
