@@ -2,7 +2,8 @@
 // A real HTTP issuer (discovery + JWKS) on loopback; every failure is the invalid_token answer.
 import t from 'tap'
 import { openGeoLookup } from '../../src/signals/geo.js'
-import { cleanup, tokenApp } from './app.js'
+import { loadPolicySet } from '../../src/policy/load.js'
+import { cleanup, policyFolder, tokenApp } from './app.js'
 import { issuerPolicies, makeKey, TestIssuer } from './issuer-server.js'
 
 const geo = await openGeoLookup({})
@@ -11,7 +12,7 @@ t.teardown(() => geo.close())
 const issuer = await new TestIssuer().start()
 t.teardown(() => issuer.stop())
 issuer.keys = [await makeKey('ES256', 'k1')]
-const { app, verifier, dir } = await tokenApp({ geo, files: { 'p.yaml': issuerPolicies(issuer.url) } })
+const { app, verifier, dir, policies } = await tokenApp({ geo, files: { 'p.yaml': issuerPolicies(issuer.url) } })
 t.teardown(async () => { await app.close(); cleanup(dir) })
 
 const nowS = (): number => Math.floor(Date.now() / 1000)
@@ -104,4 +105,16 @@ t.test('the engine learns what the verifying issuer declares: DPoP binding from 
   if (dpop.kind === 'session') t.same(issuerFacts(dpop), { dpopBound: true })
   const plain = await resolveIdentity({ token: { value: await strong(), field: 'token', scheme: 'Bearer' } }, config, undefined, verifier, 30)
   if (plain.kind === 'session') t.same(issuerFacts(plain), {})
+})
+
+t.test('issuers reload with the policy set: a cached verification does not outlive its issuer config', async t => {
+  const token = await strong()
+  t.equal((await post({ action: 'payments.payout', token })).json().decision, 'allow')
+  const original = policies.current
+  const other = policyFolder({ 'p.yaml': issuerPolicies(issuer.url).replace('audience: [https://api.example.com]', 'audience: [https://other-api.example.com]') })
+  t.teardown(() => { policies.replace(original); cleanup(other) })
+  policies.replace((await loadPolicySet(other)).set)
+  const after = (await post({ action: 'payments.payout', token })).json()
+  t.equal(after.decision, 'deny')
+  t.match(after.reasons[0].detail, /^aud:/)
 })

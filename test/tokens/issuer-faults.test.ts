@@ -15,12 +15,18 @@ for (const mode of ['down', 'slow', 'junk', 'huge'] as const) {
     const issuer = await new TestIssuer().start()
     issuer.keys = [await makeKey('ES256', 'k1')]
     issuer.mode = mode
-    const { app, dir, clock } = await tokenApp({ geo, files: { 'p.yaml': issuerPolicies(issuer.url) }, fetchTimeoutMs: 300 })
+    const { app, dir, clock } = await tokenApp({ geo, files: { 'p.yaml': issuerPolicies(issuer.url) }, fetchTimeoutMs: 1500 })
     t.teardown(async () => { await app.close(); await issuer.stop(); cleanup(dir) })
     const token = await issuer.sign({ sub: 'u1', org_id: 'acme', amr: ['hwk', 'pin'], auth_time: nowS() })
     const started = performance.now()
-    const answers = await Promise.all(Array.from({ length: 20 }, () => app.inject({ method: 'POST', url: '/decide', payload: { action: 'payments.payout', token } })))
-    t.ok(performance.now() - started < 3000, `answered in ${Math.round(performance.now() - started)} ms`)
+    const pending = Promise.all(Array.from({ length: 20 }, () => app.inject({ method: 'POST', url: '/decide', payload: { action: 'payments.payout', token } })))
+    // While those wait on the issuer, a request that needs no keys is answered at once.
+    const meanwhile = performance.now()
+    const other = await app.inject({ method: 'POST', url: '/decide', payload: { action: 'profile.read', subject: { id: 'u2' } } })
+    t.equal(other.statusCode, 200)
+    t.ok(performance.now() - meanwhile < 750, `not held up by the issuer (${Math.round(performance.now() - meanwhile)} ms)`)
+    const answers = await pending
+    t.ok(performance.now() - started < 4000, `answered in ${Math.round(performance.now() - started)} ms`)
     for (const res of answers) {
       t.equal(res.statusCode, 200)
       const body = res.json()
