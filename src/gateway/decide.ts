@@ -44,7 +44,7 @@ export async function gatewayDecision (deps: GatewayDeps, request: FastifyReques
     token: token === undefined ? undefined : { value: token.value, field: 'authorization', scheme: token.scheme },
     application: mapped.application
   }, gateway, scope, access.verifier, set.assurance.clockSkew)
-  if (identity.kind === 'refused') return refusal(request, access, identity.status, identity.reason)
+  if (identity.kind === 'refused') return refusal(request, access, identity.status, identity.reason, token?.scheme === 'DPoP')
   // Without a token the tenant is unknown and there is no subject: nothing of a tenant can be learnt or read,
   // so a tenant-scoped gateway may still ask whether anonymous requests pass.
   if (token !== undefined) checkCallerScope(scope, identity.tenant, identity.application)
@@ -70,10 +70,10 @@ export async function gatewayDecision (deps: GatewayDeps, request: FastifyReques
   return toGatewayAnswer(decisionId, decision, token === undefined ? undefined : normalized.subjectId)
 }
 
-function refusal (request: FastifyRequest, access: Access, status: 401 | 503, reason: string): GatewayAnswer {
+function refusal (request: FastifyRequest, access: Access, status: 401 | 503, reason: string, dpop = false): GatewayAnswer {
   const decisionId = uuidv7(access.now())
   request.log.info({ decisionId, event: 'auth.access_denied', decision: 'deny', token: reason }, 'decision')
-  return toGatewayAnswer(decisionId, tokenDenial(status, reason), undefined, true)
+  return toGatewayAnswer(decisionId, tokenDenial(status, reason, dpop), undefined, true)
 }
 
 /** Header values: printable ASCII only (a subject id may hold anything else). */
