@@ -11,7 +11,7 @@ const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 export type KeyCheck = (header: string | undefined) => boolean
 
 export function keyChecker (keys: readonly string[]): KeyCheck {
-  const digests = keys.map(digest)
+  const digests = keys.map(k => digest(parseKeyEntry(k).key)) // a named entry (name:key) is checked by its key
   return (header) => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
     if (!m) return false
