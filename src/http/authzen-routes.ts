@@ -34,7 +34,7 @@ const evaluationsSchema = {
     options: { type: 'object', properties: { evaluations_semantic: { enum: ['execute_all', 'deny_on_first_deny', 'permit_on_first_permit'] } } }
   }
 }
-const answerSchema = { type: 'object', required: ['decision'], properties: { decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true } } }
+const answerSchema = { description: 'The decision: true to permit; false with context.step_up (what would satisfy it, and the RFC 9470 challenge) or context.reason_admin / reason_user.', type: 'object', required: ['decision'], properties: { decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true } } }
 
 export function registerAuthzenRoutes (app: FastifyInstance, service: DecisionService, access: Access, guard: unknown[]): void {
   const evaluate = async (request: FastifyRequest, evaluation: AuthzenRequest, at: string): Promise<AuthzenAnswer> => {
@@ -57,7 +57,7 @@ export function registerAuthzenRoutes (app: FastifyInstance, service: DecisionSe
   }
 
   app.post<{ Body: AuthzenRequest }>('/access/v1/evaluation', {
-    schema: { summary: 'AuthZEN Access Evaluation', tags: ['authzen'], body: evaluationSchema, response: { 200: answerSchema, 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } } },
+    schema: { summary: 'AuthZEN Access Evaluation', operationId: 'authzenEvaluation', tags: ['authzen'], body: evaluationSchema, response: { 200: answerSchema, 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } } },
     onRequest: guard as never
   }, async (request, reply) => {
     echoRequestId(request, reply)
@@ -67,9 +67,10 @@ export function registerAuthzenRoutes (app: FastifyInstance, service: DecisionSe
   app.post<{ Body: AuthzenEvaluations }>('/access/v1/evaluations', {
     schema: {
       summary: 'AuthZEN Access Evaluations (batch)',
+      operationId: 'authzenEvaluations',
       tags: ['authzen'],
       body: evaluationsSchema,
-      response: { 200: { type: 'object', properties: { decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true }, evaluations: { type: 'array', items: answerSchema } } }, 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } }
+      response: { 200: { description: 'One answer per evaluation run (fewer with deny_on_first_deny or permit_on_first_permit), or a single answer when no evaluations were sent.', type: 'object', properties: { decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true }, evaluations: { type: 'array', items: answerSchema } } }, 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } }
     },
     onRequest: guard as never
   }, async (request, reply) => {
@@ -97,7 +98,19 @@ export function registerAuthzenRoutes (app: FastifyInstance, service: DecisionSe
   })
 
   app.get('/.well-known/authzen-configuration', {
-    schema: { summary: 'AuthZEN PDP metadata', tags: ['authzen'], security: [] }
+    schema: {
+      summary: 'AuthZEN PDP metadata',
+      operationId: 'authzenConfiguration',
+      tags: ['authzen'],
+      security: [],
+      response: {
+        200: {
+          description: 'The PDP identifier and its evaluation endpoints.',
+          type: 'object',
+          properties: { policy_decision_point: { type: 'string' }, access_evaluation_endpoint: { type: 'string' }, access_evaluations_endpoint: { type: 'string' } }
+        }
+      }
+    }
   }, async (request) => {
     const base = `${request.protocol}://${request.host}`
     return {

@@ -19,6 +19,18 @@ export interface GatewayRouteOptions {
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+
+const challengeBody = {
+  type: 'object',
+  properties: { error: { type: 'string' }, message: { type: 'string' }, decisionId: { type: 'string' }, required: { type: 'object', additionalProperties: true }, enroll: { type: 'array', items: { type: 'string' } } }
+}
+/** What a gateway gets; the body never carries reasons or their figures. */
+const ANSWERS = {
+  200: { description: 'allow: no body; X-Stepup-Decision, X-Stepup-Decision-Id, X-Stepup-Subject and X-Stepup-Aal for the upstream.', type: 'null' },
+  401: { description: 'step_up (RFC 9470 WWW-Authenticate), invalid_token, or no token where a policy needs a session (WWW-Authenticate: Bearer).', ...challengeBody },
+  403: { description: 'deny (with WWW-Authenticate for unmet_authentication_requirements), or a caller outside its scope.', ...challengeBody },
+  503: { description: 'The decision could not be made (issuer keys unavailable, overload): the gateway fails closed.', ...challengeBody }
+}
 const EXT_AUTHZ_PREFIX = '/authz/ext-authz'
 
 export function registerGatewayRoutes (root: FastifyInstance, service: DecisionService, access: Access, options: GatewayRouteOptions): void {
@@ -44,18 +56,21 @@ function gatewayRoutes (app: FastifyInstance, service: DecisionService, access: 
     return result.body === undefined ? reply.send() : reply.type('application/json; charset=utf-8').send(result.body)
   }
   // Gateways forward the client's Content-Type with no body (or a body we never read): accept anything, parse nothing.
-  const scope = app
-  const route = (url: string, summary: string, original: (request: FastifyRequest) => OriginalRequest): void => {
-    scope.route({
-      method: METHODS,
+  // The OpenAPI document shows each endpoint once, as GET (what Traefik and Caddy send); the other methods answer alike.
+  const route = (url: string, summary: string, operationId: string | undefined, original: (request: FastifyRequest) => OriginalRequest): void => {
+    const handler = (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => answer(request, reply, () => original(request))
+    const documented = operationId !== undefined
+    app.route({
+      method: 'GET',
       url,
-      schema: { summary, tags: ['gateways'], security: [{ gatewayKey: [] }] },
+      schema: documented ? { summary, operationId, tags: ['gateways'], security: [{ gatewayKey: [] }], response: ANSWERS } : { hide: true },
       onRequest: options.guard as never,
-      handler: (request, reply) => answer(request, reply, () => original(request))
+      handler
     })
+    app.route({ method: METHODS.filter(m => m !== 'GET' && m !== 'HEAD'), url, schema: { hide: true }, onRequest: options.guard as never, handler })
   }
-  route('/authz/auth-request', 'nginx auth_request: decides the request named by X-Original-Method and X-Original-URL', r => fromAuthRequest(r.headers))
-  route('/authz/forward-auth', 'Traefik forwardAuth, Caddy forward_auth, HAProxy: decides the request named by X-Forwarded-*', r => fromForwardAuth(r.headers))
-  route(EXT_AUTHZ_PREFIX, 'Envoy ext_authz (HTTP service): the original path follows the prefix', r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
-  route(`${EXT_AUTHZ_PREFIX}/*`, 'Envoy ext_authz (HTTP service): the original path follows the prefix', r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
+  route('/authz/auth-request', 'nginx auth_request: decides the request named by X-Original-Method and X-Original-URL', 'gatewayAuthRequest', r => fromAuthRequest(r.headers))
+  route('/authz/forward-auth', 'Traefik forwardAuth, Caddy forward_auth, HAProxy: decides the request named by X-Forwarded-*', 'gatewayForwardAuth', r => fromForwardAuth(r.headers))
+  route(EXT_AUTHZ_PREFIX, 'Envoy ext_authz (HTTP service): the original path follows the prefix', undefined, r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
+  route(`${EXT_AUTHZ_PREFIX}/*`, 'Envoy ext_authz (HTTP service): the original path follows the prefix', 'gatewayExtAuthz', r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
 }
