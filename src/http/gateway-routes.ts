@@ -71,6 +71,6 @@ function gatewayRoutes (app: FastifyInstance, service: DecisionService, access: 
   }
   route('/authz/auth-request', 'nginx auth_request: decides the request named by X-Original-Method and X-Original-URL', 'gatewayAuthRequest', r => fromAuthRequest(r.headers))
   route('/authz/forward-auth', 'Traefik forwardAuth, Caddy forward_auth, HAProxy: decides the request named by X-Forwarded-*', 'gatewayForwardAuth', r => fromForwardAuth(r.headers))
-  route(EXT_AUTHZ_PREFIX, 'Envoy ext_authz (HTTP service): the original path follows the prefix', undefined, r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
-  route(`${EXT_AUTHZ_PREFIX}/*`, 'Envoy ext_authz (HTTP service): the original path follows the prefix', 'gatewayExtAuthz', r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
+  route(EXT_AUTHZ_PREFIX, 'Envoy ext_authz (HTTP service): the original path follows the prefix (/authz/ext-authz/v1/payouts/42)', 'gatewayExtAuthz', r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
+  route(`${EXT_AUTHZ_PREFIX}/*`, 'Envoy ext_authz (HTTP service): the original path follows the prefix', undefined, r => fromExtAuthz(r.method, r.url, r.headers, EXT_AUTHZ_PREFIX))
 }
