@@ -19,7 +19,8 @@ import { registerHealthRoutes } from './http/health-routes.js'
 import { registerAdminRoutes } from './http/admin-routes.js'
 import { registerEventsRoute } from './http/events-route.js'
 import underPressure from '@fastify/under-pressure'
-import { createMemoryAuditLog, type AuditLog, type AuditRecord } from './audit/audit-log.js'
+import { createMemoryAuditLog, recordRequest, type AuditLog, type DecisionAuditRecord } from './audit/audit-log.js'
+import { createCompletionTracker, type CompletionTracker } from './audit/completion.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
 import { playgroundAccess, registerPlayground } from './playground/routes.js'
@@ -81,10 +82,16 @@ export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<
 
 export const VERSION = '0.1.0'
 
-export function auditDecision (audit: AuditLog, { decisionId, request, decision, at }: DecisionRecord): void {
-  const record: AuditRecord = { at, event: decision.event, decisionId, subject: request.subjectId, action: request.action, decision: decision.decision, policies: decision.policies }
+export function auditDecision (audit: AuditLog, { decisionId, request, decision, at, facts, policyRevision, redactContext }: DecisionRecord, completions?: CompletionTracker): void {
+  // Everything a replay needs (stepup replay): the normalized request, the facts, the revision.
+  const record: DecisionAuditRecord = {
+    at, event: decision.event, decisionId, subject: request.subjectId, action: request.action, decision: decision.decision, policies: decision.policies,
+    revision: policyRevision, now: at / 1000, request: recordRequest(request, redactContext), facts
+  }
   if (request.tenant !== undefined) record.tenant = request.tenant
+  if (decision.decision === 'step_up' && decision.required) record.required = { aal: decision.required.aal, maxAge: decision.required.maxAge, factors: decision.required.factors }
   audit.append(record)
+  completions?.observe(record)
   if (decision.decision === 'step_up') {
     audit.rememberStepUp(decisionId, request.tenant !== undefined
       ? { tenant: request.tenant, subject: request.subjectId, action: request.action }
@@ -158,6 +165,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   const metrics = deps.metrics ?? createMetrics()
   metrics.policiesLoaded(deps.policies.current.policies.length)
   const audit = deps.audit ?? createMemoryAuditLog({ maxEntries: 10_000 })
+  const completions = createCompletionTracker(audit)
   const geo = typeof deps.geo === 'function' ? deps.geo : ((g: GeoLookup) => () => g)(deps.geo)
   metrics.watchGeo?.(() => geo().describe())
   const service = createDecisionService({
@@ -169,7 +177,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
     onStoreError: metrics.storeError,
     onDecision: (record) => {
       metrics.recordDecision(record)
-      auditDecision(audit, record)
+      auditDecision(audit, record, completions)
       deps.onDecision?.(record)
     }
   })

@@ -7,7 +7,8 @@ export interface Metrics {
   registry: Registry
   recordDecision: (record: DecisionRecord) => void
   storeError: (operation: string, error: Error) => void
-  reload: (result: 'ok' | 'refused', policies: number) => void
+  /** One count per reload outcome (applied, unchanged, invalid, removal_refused). */
+  reload: (outcome: string, policies: number) => void
   policiesLoaded: (count: number) => void
   /** A request refused with a 4xx, by its stable error code (src/errors.ts). */
   rejected?: (code: string, status: number) => void
@@ -36,7 +37,7 @@ export function createMetrics (): Metrics {
     registers: [registry]
   })
   const storeErrors = new Counter({ name: 'stepup_history_errors_total', help: 'History store failures (each one failed closed).', labelNames: ['operation', 'kind'], registers: [registry] })
-  const reloads = new Counter({ name: 'stepup_policy_reloads_total', help: 'Policy reloads by result.', labelNames: ['result'], registers: [registry] })
+  const reloads = new Counter({ name: 'stepup_policy_reloads_total', help: 'Policy reloads by outcome: applied, unchanged, invalid (refused: does not validate or passes a limit), removal_refused (removes policies without confirmation).', labelNames: ['outcome'], registers: [registry] })
   const loaded = new Gauge({ name: 'stepup_policies_loaded', help: 'Policies in the set that serves.', registers: [registry] })
   const rejections = new Counter({ name: 'stepup_rejected_requests_total', help: 'Requests refused with a 4xx, by error code and status.', labelNames: ['code', 'status'], registers: [registry] })
   let geoDescribe: (() => { buildEpoch?: number }) | undefined
@@ -80,9 +81,9 @@ export function createMetrics (): Metrics {
     storeError (operation, error) {
       storeErrors.inc({ operation, kind: /timed? ?out/i.test(error.message) ? 'timeout' : 'error' })
     },
-    reload (result, policies) {
-      reloads.inc({ result })
-      if (result === 'ok') loaded.set(policies)
+    reload (outcome, policies) {
+      reloads.inc({ outcome })
+      if (outcome === 'applied') loaded.set(policies)
     },
     policiesLoaded (count) { loaded.set(count) },
     rejected (code, status) {

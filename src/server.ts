@@ -7,7 +7,8 @@ import { pino } from 'pino'
 import { buildApp, DEFAULT_HTTP_TIMEOUTS } from './app.js'
 import { loadConfig, type Config } from './config.js'
 import { ConfigError, PolicyLoadError } from './errors.js'
-import { loadPolicySet, PolicyHolder } from './policy/load.js'
+import { PolicyHolder } from './policy/load.js'
+import { loadInWorker } from './policy/worker-load.js'
 import { openGeoLookup, unavailableGeoLookup, type GeoLookup } from './signals/geo.js'
 import { createHistoryStore, rateLimited } from './signals/create-history.js'
 import { createRedisClient } from './signals/redis-history.js'
@@ -37,7 +38,7 @@ async function main (): Promise<void> {
 
   let holder: PolicyHolder
   try {
-    const { set, warnings } = await loadPolicySet(config.policiesDir)
+    const { set, warnings } = await loadInWorker(config.policiesDir)
     holder = new PolicyHolder(set)
     for (const w of warnings) logger.warn({ file: w.file, line: w.line, field: w.field }, `policy warning: ${w.message}`)
   } catch (err) {
@@ -56,12 +57,6 @@ async function main (): Promise<void> {
 
   const history = createHistoryStore(config, logger)
   const metrics = createMetrics()
-  const reloader = createPolicyReloader({
-    dir: config.policiesDir,
-    holder,
-    logger,
-    onResult: (r) => metrics.reload(r.ok ? 'ok' : 'refused', r.policies)
-  })
   const redisForAudit = config.redisUrl !== undefined || config.redisClusterNodes !== undefined
     ? createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: Math.max(500, config.redisCommandTimeoutMs) })
     : undefined
@@ -69,10 +64,18 @@ async function main (): Promise<void> {
   const audit: AuditLog = redisForAudit
     ? createRedisAuditLog(redisForAudit, { maxEntries: 100_000, onError: rateLimited(30_000, (err) => logger.warn({ err: err.message }, 'audit write to redis failed')) })
     : createMemoryAuditLog({ maxEntries: 10_000 })
+  const reloader = createPolicyReloader({
+    dir: config.policiesDir,
+    holder,
+    logger,
+    onResult: (r) => metrics.reload(r.outcome, r.policies),
+    onEvent: (record) => audit.append(record)
+  })
   const app = await buildApp(config, { policies: holder, geo: () => geo, history, logger, metrics, audit, reloader })
 
   reloader.watch()
-  process.on('SIGHUP', () => { void reloader.reload('SIGHUP') })
+  // SIGHUP is the operator's own request: it confirms removals.
+  process.on('SIGHUP', () => { void reloader.reload('SIGHUP', { allowRemovals: true }).catch(() => undefined) })
 
   // SIGHUP reloads policies (above); every other termination signal drains and exits. The
   // grace period outlasts the request timeout, so a request in flight ends with its answer.
@@ -88,7 +91,15 @@ async function main (): Promise<void> {
     destination.flushSync()
   })
 
-  await app.listen({ port: config.port, host: config.host })
+  try {
+    await app.listen({ port: config.port, host: config.host })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') fail(`PORT=${config.port}: the address ${config.host}:${config.port} is already in use (another stepup-pdp or another service?)`)
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') fail(`HOST=${config.host}: cannot listen on this address (${code})`)
+    if (code === 'EACCES') fail(`PORT=${config.port}: permission denied (ports below 1024 need privileges)`)
+    throw err
+  }
   const auth = config.apiKeys.length > 0
     ? `API keys required (${config.apiKeys.length} configured)`
     : 'no API_KEYS set: listening on loopback only, without authentication'

@@ -31,6 +31,10 @@ export interface DecisionRecord {
   decision: Decision
   durationMs: number
   at: number
+  /** What the engine decided with, for the audit record (replay): geo and IP lists `skipped`/null when not looked up. */
+  facts: Pick<Facts, 'history' | 'onceOnly'> & { geo: GeoFact | { status: 'skipped' }, ipLists: string[] | null }
+  /** Context keys the audit record drops (`assurance.audit.redactContext`). */
+  redactContext: readonly string[]
 }
 
 export interface DecisionResult {
@@ -69,8 +73,10 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
 
       // Geo is local and cheap; learning a location needs it whenever history is read.
       let geo: GeoFact = { status: 'none' }
-      if (request.ip !== undefined && (plan.needs.geo || plan.needs.history)) geo = deps.geo.lookup(request.ip)
-      const ipLists = request.ip !== undefined && plan.needs.ipLists ? set.ipLists.lookup(request.ip) : []
+      const geoLooked = request.ip !== undefined && (plan.needs.geo || plan.needs.history)
+      if (geoLooked) geo = deps.geo.lookup(request.ip!)
+      const ipListsLooked = request.ip !== undefined && plan.needs.ipLists
+      const ipLists = ipListsLooked ? set.ipLists.lookup(request.ip!) : []
 
       const authTime = authTimeOf(request.claims)
       const wantOnce = plan.needs.onceOnly && authTime !== undefined
@@ -110,7 +116,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
           storeError('consume', err)
           retry = { status: 'unavailable', reason: `history store ${describe(err)}` }
         }
-        if (retry) decision = decide(set, plan, { ...facts, onceOnly: retry }, now, options)
+        if (retry) { decision = decide(set, plan, { ...facts, onceOnly: retry }, now, options); facts.onceOnly = retry }
       }
 
       if (decision.decision === 'allow' && decision.learn && !isEmptyUpdate(decision.learn)) {
@@ -135,7 +141,11 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
         action: request.action,
         policies: decision.policies
       }, 'decision')
-      deps.onDecision?.({ decisionId, policyRevision, request, decision, durationMs, at: nowMs })
+      deps.onDecision?.({
+        decisionId, policyRevision, request, decision, durationMs, at: nowMs,
+        facts: { geo: geoLooked || request.ip === undefined ? geo : { status: 'skipped' }, history, ipLists: ipListsLooked || request.ip === undefined ? ipLists : null, onceOnly: facts.onceOnly },
+        redactContext: set.assurance.audit.redactContext
+      })
       return { decisionId, policyRevision, decision }
     }
   }

@@ -5,12 +5,44 @@
  * are buffered and flushed in batches.
  */
 
+import { LRUCache } from 'lru-cache'
+import type { DecisionRequest, GeoFact, HistoryFact, IssuerAssurance, OnceOnlyFact } from '../engine/model.js'
+
 export type AuditEventName =
   | 'auth.step_up_initiated' | 'auth.step_up_skipped' | 'auth.access_denied' | 'auth.allowed'
   | 'auth.step_up_completed' | 'auth.step_up_failed'
 
+/** The request as the engine saw it, kept so the decision can be replayed (`stepup replay`). */
+export interface RecordedRequest {
+  action: string
+  tenant?: string
+  application?: string
+  subjectId: string
+  enrolledFactors?: string[]
+  /** Only the claims the engine reads: sub, acr, amr, auth_time, iat, exp, su, iss, cnf. */
+  claims: Record<string, unknown>
+  ip?: string
+  /** Already a hash of the device fingerprint. */
+  deviceId?: string
+  resource?: string
+  context: Record<string, unknown>
+  /** Context keys the record dropped (`assurance.audit.redactContext`): a replay cannot judge a condition reading them. */
+  redacted?: string[]
+  /** The token verification result: what the issuer declares, and whether the token is DPoP-bound. */
+  issuer?: IssuerAssurance
+  dpopBound?: boolean
+}
+
+/** The facts the engine decided with; `skipped` means the service did not gather it. */
+export interface RecordedFacts {
+  geo: GeoFact | { status: 'skipped' }
+  history: HistoryFact
+  ipLists: string[] | null
+  onceOnly: OnceOnlyFact
+}
+
 /** What is stored: `at` in milliseconds since the epoch (formatted only when read back). */
-export interface AuditRecord {
+export interface DecisionAuditRecord {
   at: number
   event: AuditEventName
   decisionId: string
@@ -20,10 +52,71 @@ export interface AuditRecord {
   decision?: string
   policies?: string[]
   detail?: string
+  /** The policy set's revision that decided. */
+  revision?: string
+  /** The clock of the decision, in seconds (replay decides at the same instant). */
+  now?: number
+  request?: RecordedRequest
+  facts?: RecordedFacts
+  /** For `step_up`: what was asked, so a replay can tell a weaker requirement from the same one. */
+  required?: { aal: number, maxAge: number, factors: string[] }
+  /** For an observed `auth.step_up_completed`: the decision that asked for the step-up. */
+  initiatedBy?: string
 }
 
-/** What `GET /audit` answers: a record with `at` as an ISO 8601 time. */
-export type AuditEntry = Omit<AuditRecord, 'at'> & { at: string }
+/** A reload applied (`policy.reloaded`) or refused (`policy.rejected`). */
+export interface PolicyAuditRecord {
+  at: number
+  event: 'policy.reloaded' | 'policy.rejected'
+  trigger: string
+  revisionBefore: string
+  /** The revision the reload would have served (absent when the new set did not compile). */
+  revisionAfter?: string
+  added: string[]
+  removed: string[]
+  changed: string[]
+  problems?: string[]
+}
+
+export type AuditRecord = DecisionAuditRecord | PolicyAuditRecord
+
+export const isDecisionRecord = (r: AuditRecord): r is DecisionAuditRecord => 'decisionId' in r
+
+/**
+ * The claims a decision record keeps: those the engine reads to judge the session, and the
+ * token's scopes (`scope`, `scp`), which policies may require. Also kept: the step-up claim the
+ * token's issuer declares, when it has another name.
+ */
+export const RECORDED_CLAIMS = ['sub', 'acr', 'amr', 'auth_time', 'iat', 'exp', 'su', 'iss', 'cnf', 'scope', 'scp'] as const
+
+/** The normalized request as a record keeps it: claims limited, listed context keys dropped. */
+export function recordRequest (request: DecisionRequest, redactContext: readonly string[] = []): RecordedRequest {
+  const claims: Record<string, unknown> = {}
+  for (const name of [...RECORDED_CLAIMS, request.issuer?.stepUpClaim?.claim]) {
+    if (name !== undefined && request.claims[name] !== undefined) claims[name] = request.claims[name]
+  }
+  const context: Record<string, unknown> = {}
+  const redacted: string[] = []
+  for (const key of Object.keys(request.context)) {
+    if (redactContext.includes(key)) redacted.push(key)
+    else context[key] = request.context[key]
+  }
+  const out: RecordedRequest = { action: request.action, subjectId: request.subjectId, claims, context }
+  if (redacted.length > 0) out.redacted = redacted
+  if (request.tenant !== undefined) out.tenant = request.tenant
+  if (request.application !== undefined) out.application = request.application
+  if (request.enrolledFactors !== undefined) out.enrolledFactors = request.enrolledFactors
+  if (request.ip !== undefined) out.ip = request.ip
+  if (request.deviceId !== undefined) out.deviceId = request.deviceId
+  if (request.resource !== undefined) out.resource = request.resource
+  if (request.issuer !== undefined) out.issuer = request.issuer
+  if (request.dpopBound !== undefined) out.dpopBound = request.dpopBound
+  return out
+}
+
+/** What `GET /audit` answers: a record (of either kind) with `at` as an ISO 8601 time. */
+export type AuditEntry = { at: string, event: AuditRecord['event'] } &
+  Partial<Omit<DecisionAuditRecord, 'at' | 'event'>> & Partial<Omit<PolicyAuditRecord, 'at' | 'event'>>
 
 export const toEntry = (r: AuditRecord): AuditEntry => ({ ...r, at: new Date(r.at).toISOString() })
 
@@ -49,31 +142,36 @@ export interface AuditLog {
   /** Marks the outcome as reported; false when it already was. */
   claimOutcome: (decisionId: string) => Promise<boolean>
   query: (filter: AuditFilter) => Promise<AuditEntry[]>
+  /** Every stored record from `since` (ms) on, oldest first, read in pages: for `GET /audit/export`. */
+  export?: (options: { since?: number }) => AsyncIterable<AuditRecord>
   flush: () => Promise<void>
   close: () => Promise<void>
 }
 
 export const matches = (e: AuditRecord, f: AuditFilter): boolean => {
   const t = e.at
+  const d = isDecisionRecord(e) ? e : undefined
   return (f.event === undefined || e.event === f.event) &&
-    (f.subject === undefined || e.subject === f.subject) &&
-    (f.action === undefined || e.action === f.action) &&
-    (f.decisionId === undefined || e.decisionId === f.decisionId) &&
+    (f.subject === undefined || d?.subject === f.subject) &&
+    (f.action === undefined || d?.action === f.action) &&
+    (f.decisionId === undefined || d?.decisionId === f.decisionId) &&
     (f.from === undefined || t >= f.from) &&
     (f.to === undefined || t <= f.to)
 }
 
-/** A bounded map: the oldest keys go first. */
-export class BoundedMap<K, V> {
-  private readonly map = new Map<K, V>()
-  constructor (private readonly max: number) {}
-  get (k: K): V | undefined { return this.map.get(k) }
-  has (k: K): boolean { return this.map.has(k) }
-  set (k: K, v: V): void {
-    this.map.delete(k)
-    this.map.set(k, v)
-    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!)
-  }
+/**
+ * A bounded map: the least recently written keys go first. lru-cache evicts in O(1); the
+ * hand-written Map version it replaces paid O(n) per insert once full (a `keys()` iterator
+ * started over a Map whose head had been deleted many times).
+ */
+export class BoundedMap<K extends NonNullable<unknown>, V extends NonNullable<unknown>> {
+  private readonly cache: LRUCache<K, V>
+  constructor (max: number) { this.cache = new LRUCache<K, V>({ max }) }
+  get (k: K): V | undefined { return this.cache.get(k, { updateAgeOnGet: false }) }
+  has (k: K): boolean { return this.cache.has(k) }
+  set (k: K, v: V): void { this.cache.set(k, v) }
+  delete (k: K): void { this.cache.delete(k) }
+  get size (): number { return this.cache.size }
 }
 
 export function createMemoryAuditLog (options: { maxEntries: number }): AuditLog {
@@ -102,6 +200,15 @@ export function createMemoryAuditLog (options: { maxEntries: number }): AuditLog
         if (matches(e, filter)) out.push(toEntry(e))
       }
       return out
+    },
+    async * export ({ since }) {
+      // A copy of the ring's order at the start: records appended while streaming are not repeated.
+      const count = ring.length
+      const first = start
+      for (let i = 0; i < count; i++) {
+        const e = ring[(first + i) % count]
+        if (e !== undefined && (since === undefined || e.at >= since)) yield e
+      }
     },
     async flush () {},
     async close () {}

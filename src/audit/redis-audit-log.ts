@@ -12,6 +12,7 @@ import { matches, toEntry, type AuditEntry, type AuditLog, type AuditRecord, typ
 const DAY = 86400
 const SCAN_LIMIT = 10_000
 const BATCH = 100
+const EXPORT_PAGE = 1000
 
 /** KEYS[1] the stream, ARGV[1] MAXLEN, ARGV[2..] one JSON record each. */
 const APPEND_LUA = `
@@ -74,6 +75,16 @@ export function createRedisAuditLog (redis: Redis | Cluster, options: { maxEntri
         if (out.length >= filter.limit) break
       }
       return out
+    },
+    async * export ({ since }) {
+      await flush()
+      let cursor = since === undefined ? '-' : String(Math.floor(since))
+      for (;;) {
+        const rows = await client.xrange(stream, cursor, '+', 'COUNT', EXPORT_PAGE)
+        for (const [, fields] of rows) yield JSON.parse(fields[1] ?? '{}') as AuditRecord
+        if (rows.length < EXPORT_PAGE) return
+        cursor = `(${rows[rows.length - 1]![0]}`
+      }
     },
     flush,
     async close () { await flush() }

@@ -70,6 +70,7 @@ export function buildAssurance (parts: {
   challengeAcr?: Partial<Assurance['challengeAcr']>
   learnFrom?: Partial<Assurance['learnFrom']>
   riskWeights?: Partial<Assurance['riskWeights']>
+  audit?: Partial<Assurance['audit']>
 } = {}): Assurance {
   const factors = strongestFirst(parts.factors ?? DEFAULT_FACTORS)
   const amrToFactor = new Map<string, FactorClass>()
@@ -84,7 +85,8 @@ export function buildAssurance (parts: {
     clockSkew: parts.clockSkew ?? 30,
     challengeAcr: { ...DEFAULT_CHALLENGE_ACR, ...parts.challengeAcr },
     learnFrom: { aal: 2, maxAge: 900, ...parts.learnFrom },
-    riskWeights: { newDevice: 0.2, newCountry: 0.3, impossibleTravel: 0.6, ipList: 0.5, ...parts.riskWeights }
+    riskWeights: { newDevice: 0.2, newCountry: 0.3, impossibleTravel: 0.6, ipList: 0.5, ...parts.riskWeights },
+    audit: { redactContext: parts.audit?.redactContext ?? [] }
   }
 }
 

@@ -54,6 +54,8 @@ export interface Assurance {
   challengeAcr: { aal1: string[], aal2: string[], aal2PhishingResistant: string[], aal3: string[] }
   learnFrom: { aal: Aal, maxAge: number }
   riskWeights: { newDevice: number, newCountry: number, impossibleTravel: number, ipList: number }
+  /** What decision records keep: `context` keys listed here are dropped. */
+  audit: { redactContext: readonly string[] }
 }
 
 /** What a condition reads, so the service fetches only the signals someone needs. */

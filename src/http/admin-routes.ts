@@ -1,12 +1,14 @@
 /** Admin routes (ADMIN_API_KEYS): the policy set, reloads, and the audit trail. */
+import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { formatProblem } from '../errors.js'
+import { send } from './errors.js'
 import type { PolicyHolder } from '../policy/load.js'
 import type { PolicyReloader } from '../policy/reloader.js'
-import { badRequest } from '../errors.js'
+import { ApiError, badRequest } from '../errors.js'
 
-const AUDIT_EVENTS = ['auth.step_up_initiated', 'auth.step_up_skipped', 'auth.access_denied', 'auth.allowed', 'auth.step_up_completed', 'auth.step_up_failed']
+const AUDIT_EVENTS = ['auth.step_up_initiated', 'auth.step_up_skipped', 'auth.access_denied', 'auth.allowed', 'auth.step_up_completed', 'auth.step_up_failed', 'policy.reloaded', 'policy.rejected']
 
 /** ISO 8601 date or date-time (what `Date.parse` reads reliably); anything else is refused. */
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?$/
@@ -49,13 +51,57 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
     }
   })
 
-  app.post('/policies/reload', { onRequest: guard, schema: { summary: 'Reload the policy folder now (as SIGHUP does)', tags: ['admin'], security: [{ adminKey: [] }] } }, async (_request, reply) => {
+  app.post<{ Querystring: { allowRemovals?: 'true' | 'false' } }>('/policies/reload', {
+    onRequest: guard,
+    schema: {
+      summary: 'Reload the policy folder now',
+      description: 'A reload that removes policies, or empties a file that held some, is refused unless allowRemovals=true (SIGHUP and a .allow-removals file in the folder confirm too).',
+      tags: ['admin'],
+      security: [{ adminKey: [] }],
+      querystring: { type: 'object', additionalProperties: false, properties: { allowRemovals: { type: 'string', enum: ['true', 'false'] } } }
+    }
+  }, async (request, reply) => {
     if (!deps.reloader) throw badRequest('reload', 'this instance was started without a policy folder to reload')
-    const result = await deps.reloader.reload('POST /policies/reload')
+    const allowRemovals = request.query.allowRemovals === 'true'
+    const result = await deps.reloader.reload(allowRemovals ? 'POST /policies/reload?allowRemovals=true' : 'POST /policies/reload', { allowRemovals })
     if (!result.ok) {
-      return reply.code(422).send({ error: 'policies_invalid', message: 'the new set does not validate; the previous set keeps serving', problems: result.errors })
+      const message = result.outcome === 'removal_refused'
+        ? `the new set removes policies (${result.removed.join(', ') || 'a file emptied'}); confirm with allowRemovals=true. The previous set keeps serving`
+        : 'the new set does not validate; the previous set keeps serving'
+      return reply.code(422).send({ error: 'policies_invalid', message, problems: result.errors, removed: result.removed })
     }
     return result
+  })
+
+  app.get<{ Querystring: { since?: string } }>('/audit/export', {
+    onRequest: guard,
+    schema: {
+      summary: 'Every stored audit record, oldest first, as JSON lines (for stepup replay)',
+      tags: ['admin'],
+      security: [{ adminKey: [] }],
+      querystring: { type: 'object', additionalProperties: false, properties: { since: { type: 'string', maxLength: 40 } } }
+    }
+  }, async (request, reply) => {
+    const since = parseTime('since', request.query.since)
+    const exporter = deps.audit.export
+    if (exporter === undefined) throw new ApiError('not_found', 'audit: this audit store cannot export')
+    const records = exporter.call(deps.audit, since !== undefined ? { since } : {})[Symbol.asyncIterator]()
+    // The first page is read before answering, so a store that is down gets a 503, not a cut stream.
+    let first: IteratorResult<unknown>
+    try {
+      first = await records.next()
+    } catch {
+      return send(reply.header('retry-after', '5'), 'service_unavailable', 'audit: the audit store is unavailable; retry shortly')
+    }
+    // A caller scoped to tenants exports only their decision records (no reload events either).
+    const tenants = deps.tenantsOf?.(request)
+    const visible = (record: unknown): boolean => tenants === undefined ||
+      (typeof (record as { tenant?: unknown }).tenant === 'string' && tenants.includes((record as { tenant: string }).tenant))
+    const lines = async function * (): AsyncGenerator<string> {
+      for (let r = first; r.done !== true; r = await records.next()) if (visible(r.value)) yield JSON.stringify(r.value) + '\n'
+    }
+    reply.type('application/x-ndjson; charset=utf-8')
+    return reply.send(Readable.from(lines()))
   })
 
   app.get<{ Querystring: Record<string, string | undefined> }>('/audit', {

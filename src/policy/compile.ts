@@ -46,6 +46,7 @@ interface RawAssurance {
   challengeAcr?: Partial<Assurance['challengeAcr']>
   learnFrom?: { aal?: Aal, maxAge?: Duration }
   riskWeights?: Partial<Assurance['riskWeights']>
+  audit?: { redactContext?: string[] }
 }
 interface RawFile { policies?: RawPolicy[], assurance?: RawAssurance }
 
@@ -195,7 +196,8 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
       ...(raw.learnFrom?.aal !== undefined ? { aal: raw.learnFrom.aal } : {}),
       ...(raw.learnFrom?.maxAge !== undefined ? { maxAge: toSeconds(raw.learnFrom.maxAge) } : {})
     },
-    ...(raw.riskWeights ? { riskWeights: raw.riskWeights } : {})
+    ...(raw.riskWeights ? { riskWeights: raw.riskWeights } : {}),
+    ...(raw.audit?.redactContext ? { audit: { redactContext: raw.audit.redactContext } } : {})
   })
 }
 

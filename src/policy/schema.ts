@@ -196,6 +196,13 @@ const assurance = {
         impossibleTravel: { type: 'number', minimum: 0, maximum: 1 },
         ipList: { type: 'number', minimum: 0, maximum: 1 }
       }
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        redactContext: { type: 'array', uniqueItems: true, description: 'Request context keys that audit records do not keep.', items: { type: 'string', minLength: 1, maxLength: 128 } }
+      }
     }
   }
 }

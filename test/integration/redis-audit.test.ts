@@ -1,7 +1,7 @@
 // The audit trail in a Redis Stream (docs/operations.md): batched writes, queries, trimming, step-up refs, an outage.
 import t, { type Test } from 'tap'
 import type { Cluster, Redis } from 'ioredis'
-import type { AuditRecord } from '../../src/audit/audit-log.js'
+import type { DecisionAuditRecord as AuditRecord } from '../../src/audit/audit-log.js'
 import { createRedisAuditLog } from '../../src/audit/redis-audit-log.js'
 import { createRedisClient } from '../../src/signals/redis-history.js'
 import { requireRedis, startRedis, startRedisCluster } from '../helpers/redis.js'

@@ -1,0 +1,42 @@
+/**
+ * What a reload changes: policy ids added, removed and changed (by a digest of each compiled
+ * policy, its position excluded), and files that held policies and now hold none. The removal
+ * guard refuses a reload that removes or empties, unless the operator confirmed it.
+ */
+import { createHash } from 'node:crypto'
+import type { Policy } from '../engine/model.js'
+import type { CompiledPolicySet } from '../engine/policy-set.js'
+
+export interface SetChanges {
+  added: string[]
+  removed: string[]
+  changed: string[]
+  /** Files that held policies before and still exist, holding none now (a truncated write looks so). */
+  emptied: string[]
+}
+
+const digests = new WeakMap<Policy, string>()
+
+/** A digest of what the policy decides (its file and line excluded: moving it changes nothing). */
+export function policyDigest (policy: Policy): string {
+  let digest = digests.get(policy)
+  if (digest === undefined) {
+    const { file: _file, line: _line, triggers, ...rest } = policy
+    const plain = { ...rest, triggers: triggers.map(t => t.kind === 'condition' ? { kind: 'condition', source: t.program.source } : t) }
+    digest = createHash('sha256').update(JSON.stringify(plain)).digest('hex').slice(0, 16)
+    digests.set(policy, digest)
+  }
+  return digest
+}
+
+export function setChanges (before: CompiledPolicySet, after: CompiledPolicySet, filesAfter: readonly string[]): SetChanges {
+  const old = new Map(before.policies.map(p => [p.id, p]))
+  const next = new Map(after.policies.map(p => [p.id, p]))
+  const added = [...next.keys()].filter(id => !old.has(id)).sort()
+  const removed = [...old.keys()].filter(id => !next.has(id)).sort()
+  const changed = [...next.keys()].filter(id => old.has(id) && policyDigest(old.get(id)!) !== policyDigest(next.get(id)!)).sort()
+  const holdingAfter = new Set(after.policies.map(p => p.file))
+  const present = new Set(filesAfter)
+  const emptied = [...new Set(before.policies.map(p => p.file))].filter(f => present.has(f) && !holdingAfter.has(f)).sort()
+  return { added, removed, changed, emptied }
+}
