@@ -296,6 +296,12 @@ const OPERATIONS: Record<string, OperationDoc> = {
     okExamples: { 200: { reloaded: { summary: 'applied', value: { ok: true, policies: 15, hash: '4be07d19c2a8f613' } } } },
     errors: [422]
   },
+  'GET /audit/export': {
+    operationId: 'exportAuditRecords',
+    okContentType: 'application/x-ndjson',
+    ok: { 200: 'Every stored audit record from `since` on, oldest first, one JSON object per line: decision records (with the normalized request, the facts and the revision, for `stepup replay`), step-up outcomes and policy reload events. 503 with Retry-After when the audit store is down.' },
+    errors: [503]
+  },
   'GET /audit': {
     operationId: 'listAuditEntries',
     ok: { 200: 'Audit entries, newest first, filtered by the query.' },
