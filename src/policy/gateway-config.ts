@@ -22,7 +22,23 @@ export interface GatewayConfig {
   issuers: readonly IssuerConfig[]
   callers: ReadonlyMap<string, CallerScope>
   routes: RouteTable
+  /** The routes as declared: the table holds functions, so a set crossing threads carries these. */
+  routeSources: readonly RawRoute[]
 }
+
+/** The gateway sections as plain data (structured-clone safe), for a set built in the loading worker. */
+export interface PortableGatewayConfig {
+  issuers: IssuerConfig[]
+  callers: Array<[string, CallerScope]>
+  routes: RawRoute[]
+}
+
+export const toPortableGateway = (config: GatewayConfig): PortableGatewayConfig =>
+  ({ issuers: [...config.issuers], callers: [...config.callers], routes: [...config.routeSources] })
+
+/** The routes were checked where the folder was compiled: building the table again cannot fail. */
+export const fromPortableGateway = (portable: PortableGatewayConfig): GatewayConfig =>
+  ({ issuers: portable.issuers, callers: new Map(portable.callers), routes: compileRoutes(portable.routes, () => {}), routeSources: portable.routes })
 
 interface RawIssuer {
   issuer: string
@@ -40,7 +56,7 @@ interface RawSections { issuers?: RawIssuer[], callers?: RawCaller[], routes?: R
 
 export type ReportError = (parsed: ParsedFile, path: Path, message: string) => void
 
-const EMPTY: GatewayConfig = { issuers: [], callers: new Map(), routes: compileRoutes([], () => {}) }
+const EMPTY: GatewayConfig = { issuers: [], callers: new Map(), routes: compileRoutes([], () => {}), routeSources: [] }
 const attached = new WeakMap<CompiledPolicySet, GatewayConfig>()
 
 /** The gateway sections of a compiled set (empty for a set built without them). */
@@ -85,5 +101,5 @@ export function compileGatewayConfig (files: Array<{ parsed: ParsedFile, raw: un
     const o = routeOrigin[index]!
     error(o.parsed, [...o.path, 'match', 'path'], message)
   })
-  return { issuers, callers, routes: table }
+  return { issuers, callers, routes: table, routeSources: routes }
 }

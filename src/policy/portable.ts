@@ -11,6 +11,7 @@ import type { Learning, LearningRules } from '../engine/learning.js'
 import type { Assurance, ConditionProgram, Policy, Trigger } from '../engine/model.js'
 import { buildPolicySet, type CompiledPolicySet } from '../engine/policy-set.js'
 import { compileCondition } from './cel.js'
+import { attachGatewayConfig, fromPortableGateway, gatewayConfigOf, toPortableGateway, type PortableGatewayConfig } from './gateway-config.js'
 import { compileIpLists } from './iplists.js'
 import type { ListSource, ReadLimits } from './source.js'
 
@@ -24,6 +25,8 @@ export interface PortableSet {
   hash: string
   /** The learning tables, built in the worker (plain data): the main thread only looks them up. */
   learning: { shared: LearningRules, tenants: Array<[string, LearningRules]>, retentionDays: number }
+  /** issuers:, callers: and routes: (the route table is rebuilt on the receiving thread). */
+  gateway: PortableGatewayConfig
 }
 
 /**
@@ -56,7 +59,8 @@ export function toPortable (set: CompiledPolicySet, lists: ListSource[]): Portab
       shared: set.learning.forTenant(undefined),
       tenants: [...new Set(set.policies.map(p => p.scope.tenant).filter((t): t is string => t !== undefined))].map(t => [t, set.learning.forTenant(t)]),
       retentionDays: set.learning.retentionDays
-    }
+    },
+    gateway: toPortableGateway(gatewayConfigOf(set))
   }
 }
 
@@ -94,5 +98,7 @@ export async function fromPortable (portable: PortableSet): Promise<CompiledPoli
   await yieldToLoop()
   const ipLists = compileIpLists(portable.lists, [])
   await yieldToLoop()
-  return buildPolicySet(policies, portable.assurance, ipLists, portable.hash, learningFrom(portable.learning))
+  const set = buildPolicySet(policies, portable.assurance, ipLists, portable.hash, learningFrom(portable.learning))
+  attachGatewayConfig(set, fromPortableGateway(portable.gateway))
+  return set
 }

@@ -2,6 +2,7 @@
 import t from 'tap'
 import { checkFolder } from '../../src/policy/load.js'
 import { fromPortable, toPortable } from '../../src/policy/portable.js'
+import { gatewayConfigOf } from '../../src/policy/gateway-config.js'
 import { decide } from '../../src/engine/decide.js'
 import type { DecisionRequest, Facts } from '../../src/engine/model.js'
 
@@ -34,4 +35,25 @@ t.test('the example policies: same policies, learning tables and decisions after
     }
   }
   t.ok(compared > 20, `${compared} decisions compared`)
+})
+
+t.test('issuers, callers and routes cross with the set: a set loaded in the worker verifies tokens and maps routes like one compiled here', async t => {
+  const { set, sources } = await checkFolder('examples/policies')
+  t.ok(set)
+  const copy = await fromPortable(structuredClone(toPortable(set!, sources.lists)))
+  const a = gatewayConfigOf(set!)
+  const b = gatewayConfigOf(copy)
+  t.equal(a.issuers.length, 1, 'the example folder declares an issuer')
+  t.same(b.issuers, a.issuers)
+  t.same([...b.callers], [...a.callers])
+  t.equal(b.routes.size, a.routes.size)
+  const request = { method: 'POST', host: 'api.example.com', url: '/v1/payouts/p-42?x=1', headers: { 'x-payout-amount': '2500' } }
+  t.same(b.routes.map(request), a.routes.map(request))
+})
+
+t.test('the worker loader keeps the gateway sections (a reload never drops the issuers)', async t => {
+  const { loadInWorker } = await import('../../src/policy/worker-load.js')
+  const loaded = await loadInWorker('examples/policies')
+  t.equal(gatewayConfigOf(loaded.set).issuers.length, 1)
+  t.equal(gatewayConfigOf(loaded.set).routes.size, gatewayConfigOf((await checkFolder('examples/policies')).set!).routes.size)
 })
