@@ -191,9 +191,18 @@ export function evaluateSession (claims: Record<string, unknown>, assurance: Ass
   }
 }
 
-/** The session proves `factor` through amr or through its acr. */
-export const provesFactor = (session: Session, factor: string): boolean =>
-  session.factors.has(factor) || session.acrProves.has(factor)
+/**
+ * The session proves one of the `allowed` factor classes: its amr names one, or its acr proves
+ * a set of classes that lies wholly inside `allowed`. An acr such as `phr` says that *one of*
+ * passkey, security key or smart card was used, not which: it cannot prove a restriction to
+ * security keys alone.
+ */
+export function provesOneOf (session: Session, allowed: readonly string[]): boolean {
+  for (const f of allowed) if (session.factors.has(f)) return true
+  if (session.acrProves.size === 0) return false
+  for (const f of session.acrProves) if (!allowed.includes(f)) return false
+  return true
+}
 
 /** Fresh when authenticated no longer than maxAge (+ skew) ago, and not in the future beyond the skew. */
 export function isFresh (session: Session, maxAge: number, skew: number): boolean {
@@ -230,7 +239,7 @@ export const isAssuranceUnmet = (u: Unmet): boolean => u !== 'scope'
 export function unmetBy (session: Session, req: Requirement, assurance: Assurance): Unmet[] {
   const unmet: Unmet[] = []
   if (session.aal < req.aal) unmet.push('aal')
-  if (req.factors !== null && !req.factors.some(f => provesFactor(session, f))) unmet.push('factor')
+  if (req.factors !== null && !provesOneOf(session, req.factors)) unmet.push('factor')
   if (!isFresh(session, req.maxAge, assurance.clockSkew)) unmet.push('freshness')
   if (req.scopes.length > 0 && !req.scopes.every(s => session.scopes.has(s))) unmet.push('scope')
   return unmet
@@ -240,5 +249,8 @@ export function unmetBy (session: Session, req: Requirement, assurance: Assuranc
 export function acrExpresses (acr: string, req: Pick<Requirement, 'aal' | 'factors'>, assurance: Assurance, issuer?: IssuerAssurance): boolean {
   const m = acrMeaning(acr, assurance, issuer)
   if (!m || m.aal < req.aal) return false
-  return req.factors === null || req.factors.some(f => m.proves.includes(f))
+  if (req.factors === null) return true
+  // One of the classes it proves was used: it expresses a restriction only when all of them are allowed.
+  const allowed = req.factors
+  return m.proves.length > 0 && m.proves.every(f => allowed.includes(f))
 }

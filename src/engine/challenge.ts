@@ -4,6 +4,7 @@
  * (any language) travels in `message`.
  */
 import type { Decision } from './decide.js'
+import { acrExpresses } from './assurance.js'
 import type { Assurance } from './model.js'
 
 export const GENERIC_STEP_UP = 'Additional authentication is required.'
@@ -43,7 +44,26 @@ function transliterate (text: string, fallback: string): string {
   return out.length > 300 ? out.slice(0, 297) + '...' : out
 }
 
-export function acrValuesFor (aal: number, factors: string[], assurance: Assurance): string[] {
+/**
+ * The acr values a challenge asks for, in order of preference: the configured list for the
+ * requirement's level. When the requirement restricts factors (`allowed`), values that express
+ * it (their proven classes all allowed) come first — from that list, else any other configured
+ * value that does (say `phrh` for an AAL 2 hardware-key requirement) — then the rest of the
+ * level's list as hints. When no configured value expresses it, `stepup check` warns: a session
+ * coming back with one of them is then denied (unmet_authentication_requirements), never looped.
+ */
+export function acrValuesFor (aal: number, factors: string[], assurance: Assurance, allowed: readonly string[] | null = null): string[] {
+  const base = baseAcrValues(aal, factors, assurance)
+  if (allowed === null) return base
+  const requirement = { aal: aal as 1 | 2 | 3, factors: [...allowed] }
+  const expresses = (v: string): boolean => acrExpresses(v, requirement, assurance)
+  if (base.some(expresses)) return base.filter(expresses).concat(base.filter(v => !expresses(v)))
+  const c = assurance.challengeAcr
+  const others = [...new Set([...c.aal3, ...c.aal2PhishingResistant, ...c.aal2, ...c.aal1])].filter(v => !base.includes(v) && expresses(v))
+  return others.length > 0 ? others.concat(base) : base
+}
+
+function baseAcrValues (aal: number, factors: string[], assurance: Assurance): string[] {
   if (aal >= 3) return assurance.challengeAcr.aal3
   if (aal === 2) {
     const allPhr = factors.length > 0 && factors.every(f => assurance.factorByName.get(f)?.phishingResistant === true)

@@ -75,7 +75,7 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
   const reachable = assurance.factors.filter(f => f.maxAal >= aal && (allowed === null || allowed.has(f.name))).map(f => f.name)
   const enrolled = facts.request.enrolledFactors
   const factors = enrolled === undefined ? reachable : reachable.filter(f => enrolled.includes(f))
-  const acrValues = acrValuesFor(aal, factors.length > 0 ? factors : reachable, assurance)
+  const acrValues = acrValuesFor(aal, factors.length > 0 ? factors : reachable, assurance, allowed === null ? null : [...allowed])
   const required: RequiredAuthentication = { aal, factors, maxAge, acrValues }
   if (scopes.size > 0) required.scopes = [...scopes]
   const scheme: Scheme = isDpopBound(facts.request.claims, facts.request.dpopBound) ? 'DPoP' : 'Bearer'

@@ -4,7 +4,7 @@
  * step-up policies that use that signal and for which the fact is new. The per-tenant tables
  * are built when policies compile, so the hot path only compares numbers.
  */
-import { isWithin, provesFactor, type Session } from './assurance.js'
+import { isWithin, provesOneOf, type Session } from './assurance.js'
 import type { Aal, Assurance, Facts, HistorySnapshot, Location, Policy, Trigger } from './model.js'
 import { readsSignal } from './needs.js'
 import { DEFAULTS, type RiskEvaluator } from './risk.js'
@@ -187,7 +187,7 @@ function strongEnough (session: Session, users: User[], assurance: Assurance): b
   for (const u of users) {
     if (u.aal > aal) aal = u.aal
     if (u.maxAge < maxAge) maxAge = u.maxAge
-    for (const allowed of u.factors) if (!allowed.some(f => provesFactor(session, f))) return false
+    for (const allowed of u.factors) if (!provesOneOf(session, allowed)) return false
   }
   // maxAge 0 counts as the clock skew here, without consuming the authentication.
   return session.aal >= aal && isWithin(session, maxAge, assurance.clockSkew)

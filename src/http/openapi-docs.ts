@@ -41,7 +41,7 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
     response: {
       decision: 'step_up',
       decisionId: '01a20320-a200-7d2a-9c1e-5b7f3a2d8e41',
-      required: { aal: 3, factors: ['security_key'], maxAge: 300, acrValues: ['phrh', 'http://idmanagement.gov/ns/assurance/aal/3'] },
+      required: { aal: 3, factors: ['security_key', 'smart_card'], maxAge: 300, acrValues: ['phrh', 'http://idmanagement.gov/ns/assurance/aal/3'] },
       challenge: {
         status: 401,
         wwwAuthenticate: 'Bearer error="insufficient_user_authentication", error_description="Confirm with your security key to send a payout above 1,000.", acr_values="phrh http://idmanagement.gov/ns/assurance/aal/3", max_age=300'
@@ -117,7 +117,7 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
   },
   unmet_requirements: {
     summary: 'deny: a requirement no enrolled factor can meet',
-    description: 'The payout needs a security key, and the user has enrolled only TOTP and SMS. Asking would loop, so the answer is deny with `unmet_authentication_requirements` (403) and `enroll`: what the user would have to add.',
+    description: 'The payout needs a hardware key (security key or smart card), and the user has enrolled only TOTP and SMS. Asking would loop, so the answer is deny with `unmet_authentication_requirements` (403) and `enroll`: what the user would have to add.',
     request: {
       ...payout,
       subject: { id: 'user-123', enrolledFactors: ['totp', 'sms'] },
@@ -131,10 +131,10 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
       required: { aal: 3, factors: [], maxAge: 300, acrValues: ['phrh', 'http://idmanagement.gov/ns/assurance/aal/3'] },
       challenge: {
         status: 403,
-        wwwAuthenticate: 'Bearer error="unmet_authentication_requirements", error_description="This action needs a stronger authentication method than the ones enrolled: enroll security key."'
+        wwwAuthenticate: 'Bearer error="unmet_authentication_requirements", error_description="This action needs a stronger authentication method than the ones enrolled: enroll security key or smart card."'
       },
-      enroll: ['security_key'],
-      message: 'This action needs a stronger authentication method than the ones enrolled: enroll security key.',
+      enroll: ['security_key', 'smart_card'],
+      message: 'This action needs a stronger authentication method than the ones enrolled: enroll security key or smart card.',
       reasons: [
         { policy: 'large-payouts', trigger: 'condition', outcome: 'step_up', detail: 'has(context.amount) && context.amount > 1000', unmet: ['aal', 'factor'] },
         { policy: 'new-device-sensitive', trigger: 'newDevice', outcome: 'satisfied', detail: 'no device fingerprint: counts as a new device', figures: { device: null, lastSeen: null } },

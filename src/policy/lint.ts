@@ -314,11 +314,11 @@ function checkAcrExpresses (policies: readonly Policy[], assurance: Assurance, w
     let message = seen.get(key)
     if (!seen.has(key)) {
       const reachable = assurance.factors.filter(f => f.maxAal >= aal && (factors === null || factors.includes(f.name))).map(f => f.name)
-      const acrValues = acrValuesFor(aal, reachable, assurance)
+      const acrValues = acrValuesFor(aal, reachable, assurance, factors)
       message = reachable.length === 0 || acrValues.some(v => acrExpresses(v, { aal, factors }, assurance))
         ? undefined
         : `no configured acr value expresses this requirement (aal ${aal}${factors ? `, factors ${list(factors)}` : ''}): its challenge asks for ${list(acrValues)}, ` +
-          `${factors ? 'which prove none of these classes' : 'which map to a lower AAL'}, so a session that already holds one of them is denied (unmet_authentication_requirements) instead of stepped up; ` +
+          `${factors ? 'which do not prove that one of these classes was used' : 'which map to a lower AAL'}, so a session that already holds one of them is denied (unmet_authentication_requirements) instead of stepped up; ` +
           `map an acr value that ${factors ? 'proves one of them (assurance.acr: { aal, proves })' : `reaches aal ${aal}`} and list it in assurance.challengeAcr`
       seen.set(key, message)
     }

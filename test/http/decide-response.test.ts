@@ -47,8 +47,8 @@ t.test('step_up for a large payout on a password-only session (large-payouts)', 
   t.equal(body.decision, 'step_up')
   t.match(body.decisionId, UUIDV7, 'decisionId is a UUIDv7')
   t.equal(timestampOf(body.decisionId), NOW_MS, 'its timestamp is the injected clock')
-  t.same(body.required, { aal: 3, factors: ['security_key'], maxAge: 300, acrValues: ['phrh', AAL3] },
-    'the strictest requirement: AAL 3, security key only, 5 minutes')
+  t.same(body.required, { aal: 3, factors: ['security_key', 'smart_card'], maxAge: 300, acrValues: ['phrh', AAL3] },
+    'the strictest requirement: AAL 3, a hardware key (security key or smart card), 5 minutes')
   t.equal(body.challenge?.status, 401)
   t.type(body.challenge?.wwwAuthenticate, 'string')
   t.equal(body.message, PAYOUT_MESSAGE)
@@ -194,7 +194,7 @@ t.test('deny for an unreachable requirement: 403 unmet_authentication_requiremen
     context: { amount: 2500 }
   })
   t.equal(body.decision, 'deny')
-  t.same(body.enroll, ['security_key'])
+  t.same(body.enroll, ['security_key', 'smart_card'])
   t.equal(body.required?.aal, 3)
   t.equal(body.challenge?.status, 403)
   const [c] = await parseChallenges(403, body.challenge!.wwwAuthenticate!)

@@ -18,7 +18,7 @@ writeFileSync(join(dir, 'policies.yaml'), `
 policies:
   - id: admin
     actions: [admin.op]
-    require: { aal: 2, factors: [security_key, passkey], maxAge: 10m }
+    require: { aal: 2, factors: [security_key, smart_card, passkey], maxAge: 10m }
     message: Confirm with your passkey.
   - id: not-sms
     actions: [otp.op]

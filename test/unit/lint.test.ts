@@ -187,13 +187,17 @@ t.test('(c) overlapping policies whose factors cannot intersect', async t => {
 t.test('(f) a requirement that no configured acr value expresses', async t => {
   const w = warnings(policies(
     '{ id: otp, actions: [a], require: { aal: 2, factors: [totp, sms] } }',
-    '{ id: phr, actions: [b], require: { aal: 2, factors: [passkey, security_key] } }',
-    '{ id: key3, actions: [c], require: { aal: 3, factors: [security_key] } }',
+    '{ id: phr, actions: [b], require: { aal: 2, factors: [passkey, security_key, smart_card] } }',
+    '{ id: key3, actions: [c], require: { aal: 3, factors: [security_key, smart_card] } }',
     '{ id: card, actions: [d], require: { aal: 2, factors: [smart_card] } }',
     '{ id: any, actions: [e], require: { aal: 2 } }'
   ))
-  t.equal(w.length, 1, 'phr, phrh and the plain AAL URIs express the others')
+  t.equal(w.length, 2, 'phr, phrh and the plain AAL URIs express the others; no challenge acr proves a smart card alone')
   t.match(w[0], /^p\.yaml:2:\d+ policies\[0\]\.require\.factors: no configured acr value expresses this requirement \(aal 2, factors \[totp, sms\]\): its challenge asks for \[http:\/\/idmanagement\.gov\/ns\/assurance\/aal\/2\]/)
+
+  const keyOnly = warnings(policies('{ id: key, actions: [a], require: { aal: 3, factors: [security_key] } }'))
+  t.equal(keyOnly.length, 1, 'phrh stands for a security key or a smart card: it cannot express "security key only"')
+  t.match(keyOnly[0], /no configured acr value expresses this requirement \(aal 3, factors \[security_key\]\)/)
 
   const mapped = warnings('assurance:\n  acr:\n    "urn:acme:otp": { aal: 2, proves: [totp] }\n  challengeAcr:\n    aal2: ["urn:acme:otp", "http://idmanagement.gov/ns/assurance/aal/2"]\n' +
     policies('{ id: otp, actions: [a], require: { aal: 2, factors: [totp] } }'))
