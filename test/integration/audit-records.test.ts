@@ -98,19 +98,30 @@ t.test('no completion after an hour, for another action, or when the outcome was
   t.equal((await audit.query({ event: 'auth.step_up_completed', limit: 10 })).length, 0)
 })
 
-t.test('BoundedMap: inserts cost the same at 100,000 entries as at 1,000 (evicting is O(1))', async t => {
-  const time = (size: number): number => {
-    const map = new BoundedMap<string, number>(size)
-    for (let i = 0; i < size; i++) map.set(`k${i}`, i)
+t.test('BoundedMap: an evicting insert at 100,000 entries costs about what a plain Map insert + delete does (evicting is O(1))', async t => {
+  // Compared with a plain Map doing the same number of inserts and deletes at the same size, so
+  // the memory effects of 100,000 entries (and a busy machine) weigh on both sides alike. The
+  // Map.keys().next() eviction it replaces was ~28 times a plain Map.set at this size.
+  const SIZE = 100_000
+  const bounded = (): number => {
+    const map = new BoundedMap<string, number>(SIZE)
+    for (let i = 0; i < SIZE; i++) map.set(`k${i}`, i)
     const started = performance.now()
     for (let i = 0; i < 20_000; i++) map.set(`n${i}`, i) // every insert evicts
     return performance.now() - started
   }
-  time(1000); time(100_000)
-  const small = Math.min(time(1000), time(1000), time(1000))
-  const large = Math.min(time(100_000), time(100_000), time(100_000))
-  // The Map-based version it replaces was ~45 times slower at 100,000 entries than at 1,000.
-  t.ok(large < small * 10 + 30, `20,000 evicting inserts: ${small.toFixed(1)} ms at 1,000 entries, ${large.toFixed(1)} ms at 100,000`)
+  const plain = (): number => {
+    const map = new Map<string, number>()
+    for (let i = 0; i < SIZE; i++) map.set(`k${i}`, i)
+    const started = performance.now()
+    for (let i = 0; i < 20_000; i++) { map.set(`n${i}`, i); map.delete(`k${i}`) }
+    return performance.now() - started
+  }
+  bounded(); plain()
+  let large = Infinity
+  let base = Infinity
+  for (let round = 0; round < 3; round++) { large = Math.min(large, bounded()); base = Math.min(base, plain()) }
+  t.ok(large < base * 5 + 10, `20,000 evicting inserts at ${SIZE} entries: ${large.toFixed(1)} ms; a plain Map insert + delete: ${base.toFixed(1)} ms`)
   const map = new BoundedMap<string, number>(3)
   for (const k of ['a', 'b', 'c', 'd']) map.set(k, 1)
   t.equal(map.has('a'), false, 'the oldest goes first')
