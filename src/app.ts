@@ -6,6 +6,7 @@ import type { Server } from 'node:http'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
+import type { Cluster, Redis } from 'ioredis'
 import { pino, type Logger } from 'pino'
 import { isLoopback, type Config } from './config.js'
 import { callerIdentifier, keyChecker, requireCaller, requireKey } from './http/auth.js'
@@ -18,6 +19,7 @@ import { registerErrorHandling } from './http/errors.js'
 import { registerHealthRoutes } from './http/health-routes.js'
 import { registerAdminRoutes } from './http/admin-routes.js'
 import { registerEventsRoute } from './http/events-route.js'
+import { registerRateLimits } from './http/rate-limit.js'
 import underPressure from '@fastify/under-pressure'
 import { createMemoryAuditLog, recordRequest, type AuditLog, type DecisionAuditRecord } from './audit/audit-log.js'
 import { createCompletionTracker, type CompletionTracker } from './audit/completion.js'
@@ -52,6 +54,8 @@ export interface AppDeps {
   maxEventLoopDelayMs?: number
   /** Default DEFAULT_HTTP_TIMEOUTS; tests shorten them. */
   httpTimeouts?: Partial<HttpTimeouts>
+  /** Where rate-limit counters live when Redis is configured (else in memory). */
+  rateLimitRedis?: Redis | Cluster
 }
 
 /**
@@ -78,7 +82,8 @@ export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = Object.freeze({
 })
 
 /** `host` (default loopback) and `policiesDir` serve the playground; without them it still works. */
-export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir' | 'trustedProxies' | 'deviceHeader' | 'secrets'>>
+/** Rate limits are off unless given (src/server.ts passes the configured ones). */
+export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir' | 'trustedProxies' | 'deviceHeader' | 'secrets' | 'rateLimitPerMinute' | 'rateLimitSubjectEventsPerMinute'>>
 
 export const VERSION = '0.1.0'
 
@@ -161,6 +166,13 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
     })
   }
 
+  const limitSubject = await registerRateLimits(app, {
+    perMinute: config.rateLimitPerMinute ?? 0,
+    subjectEventsPerMinute: config.rateLimitSubjectEventsPerMinute ?? 0,
+    keyed: config.apiKeys.length > 0,
+    redis: deps.rateLimitRedis
+  })
+
   const now = deps.now ?? Date.now
   const metrics = deps.metrics ?? createMetrics()
   metrics.policiesLoaded(deps.policies.current.policies.length)
@@ -193,7 +205,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   })
   registerAuthzenRoutes(app, service, access, apiGuard)
   const tenantsOf = (request: FastifyRequest): string[] | undefined => scopeOf(request, currentGateway(access).gateway)?.tenants
-  registerEventsRoute(app, { audit, now, guard: apiGuard, tenantsOf })
+  registerEventsRoute(app, { audit, now, guard: apiGuard, tenantsOf, limitSubject })
   registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType)

@@ -16,6 +16,9 @@ export interface Config {
   policiesDir: string
   redisUrl: string | undefined
   redisClusterNodes: RedisNode[] | undefined
+  /** Redis Sentinel: the sentinels to ask, and the name of the master they watch. */
+  redisSentinels: RedisNode[] | undefined
+  redisSentinelName: string
   redisCommandTimeoutMs: number
   geoipCityDb: string | undefined
   apiKeys: string[]
@@ -28,10 +31,19 @@ export interface Config {
   deviceHeader: string
   /** Environment values issuers name in `introspection.clientSecretEnv`. */
   secrets: Record<string, string | undefined>
+  /** Requests per minute per caller (and per subject on POST /events); 0 = no limit. */
+  rateLimitPerMinute: number
+  /** POST /events per subject per minute (a step-up ends once; a flood for one user is abuse); 0 = no limit. */
+  rateLimitSubjectEventsPerMinute: number
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 const MIN_KEY_LENGTH = 16
+/**
+ * 600,000 a minute (10,000 a second) per caller: far above what one instance serves, so only a
+ * runaway caller meets it, never a benchmark or a busy gateway; operators set their own.
+ */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600_000
 
 type Env = Record<string, string | undefined>
 
@@ -78,14 +90,14 @@ const parseRedisUrl = (env: Env): string | undefined => {
   return raw
 }
 
-const parseClusterNodes = (env: Env): RedisNode[] | undefined => {
-  const raw = value(env, 'REDIS_CLUSTER_NODES')
+const parseNodes = (env: Env, name: string): RedisNode[] | undefined => {
+  const raw = value(env, name)
   if (raw === undefined) return undefined
   return raw.split(',').map(s => s.trim()).map(seed => {
     const m = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(seed)
     const port = m ? Number(m[2]) : NaN
     if (!m || port < 1 || port > 65535) {
-      throw new ConfigError('REDIS_CLUSTER_NODES', `expected host:port, got "${seed}"`)
+      throw new ConfigError(name, `expected host:port, got "${seed}"`)
     }
     return { host: m[1]!.replace(/^\[|\]$/g, ''), port }
   })
@@ -143,9 +155,17 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     throw new ConfigError('HOST', `refusing to listen on ${host} without API_KEYS: set API_KEYS, or keep HOST on loopback`)
   }
   const redisUrl = parseRedisUrl(env)
-  const redisClusterNodes = parseClusterNodes(env)
+  const redisClusterNodes = parseNodes(env, 'REDIS_CLUSTER_NODES')
   if (redisUrl !== undefined && redisClusterNodes !== undefined) {
     throw new ConfigError('REDIS_CLUSTER_NODES', 'set either REDIS_URL or REDIS_CLUSTER_NODES, not both')
+  }
+  const redisSentinels = parseNodes(env, 'REDIS_SENTINELS')
+  if (redisSentinels !== undefined && (redisUrl !== undefined || redisClusterNodes !== undefined)) {
+    throw new ConfigError('REDIS_SENTINELS', 'set only one of REDIS_URL, REDIS_CLUSTER_NODES and REDIS_SENTINELS')
+  }
+  const redisSentinelName = value(env, 'REDIS_SENTINEL_NAME') ?? 'mymaster'
+  if (!/^[A-Za-z0-9._-]{1,100}$/.test(redisSentinelName)) {
+    throw new ConfigError('REDIS_SENTINEL_NAME', `expected a master name of letters, digits, ".", "_" or "-", got "${redisSentinelName}"`)
   }
   const logLevel = value(env, 'LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -157,6 +177,8 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     policiesDir: parseDir(env, 'POLICIES_DIR', './policies'),
     redisUrl,
     redisClusterNodes,
+    redisSentinels,
+    redisSentinelName,
     redisCommandTimeoutMs: integer(env, 'REDIS_COMMAND_TIMEOUT_MS', 50, 1, 60_000),
     geoipCityDb: parseReadableFile(env, 'GEOIP_CITY_DB'),
     apiKeys,
@@ -165,6 +187,8 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     historyMaxSubjects: integer(env, 'HISTORY_MAX_SUBJECTS', 100_000, 1, 100_000_000),
     trustedProxies: parseTrustedProxies(env),
     deviceHeader: parseHeaderName(env, 'DEVICE_HEADER', 'x-device-fingerprint'),
-    secrets: Object.freeze(Object.fromEntries(Object.entries(env).filter(([k]) => /SECRET/.test(k))))
+    secrets: Object.freeze(Object.fromEntries(Object.entries(env).filter(([k]) => /SECRET/.test(k)))),
+    rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', DEFAULT_RATE_LIMIT_PER_MINUTE, 0, 100_000_000),
+    rateLimitSubjectEventsPerMinute: integer(env, 'RATE_LIMIT_SUBJECT_EVENTS_PER_MINUTE', 120, 0, 100_000_000)
   })
 }

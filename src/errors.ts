@@ -14,7 +14,7 @@ export const ErrorCodes = {
   payload_too_large: { status: 413, summary: 'The body is larger than the limit.' },
   unsupported_media_type: { status: 415, summary: 'The body must be application/json.' },
   policies_invalid: { status: 422, summary: 'The policy folder does not validate; the previous set keeps serving.' },
-  too_many_requests: { status: 429, summary: 'Too many requests.' },
+  rate_limited: { status: 429, summary: 'Too many requests from this caller (or for this subject); retry after Retry-After seconds.' },
   internal_error: { status: 500, summary: 'An internal error occurred; see the service log.' },
   service_unavailable: { status: 503, summary: 'The service cannot decide right now.' }
 } as const

@@ -10,7 +10,7 @@ import { ConfigError, PolicyLoadError } from './errors.js'
 import { PolicyHolder } from './policy/load.js'
 import { loadInWorker } from './policy/worker-load.js'
 import { openGeoLookup, unavailableGeoLookup, type GeoLookup } from './signals/geo.js'
-import { createHistoryStore, rateLimited } from './signals/create-history.js'
+import { createHistoryStore, rateLimited, redisConnection, usesRedis } from './signals/create-history.js'
 import { createRedisClient } from './signals/redis-history.js'
 import { createMemoryAuditLog, type AuditLog } from './audit/audit-log.js'
 import { createRedisAuditLog } from './audit/redis-audit-log.js'
@@ -57,8 +57,8 @@ async function main (): Promise<void> {
 
   const history = createHistoryStore(config, logger)
   const metrics = createMetrics()
-  const redisForAudit = config.redisUrl !== undefined || config.redisClusterNodes !== undefined
-    ? createRedisClient({ url: config.redisUrl, clusterNodes: config.redisClusterNodes, commandTimeoutMs: Math.max(500, config.redisCommandTimeoutMs) })
+  const redisForAudit = usesRedis(config)
+    ? createRedisClient({ ...redisConnection(config), commandTimeoutMs: Math.max(500, config.redisCommandTimeoutMs) })
     : undefined
   redisForAudit?.on('error', () => {})
   const audit: AuditLog = redisForAudit
@@ -71,7 +71,13 @@ async function main (): Promise<void> {
     onResult: (r) => metrics.reload(r.outcome, r.policies),
     onEvent: (record) => audit.append(record)
   })
-  const app = await buildApp(config, { policies: holder, geo: () => geo, history, logger, metrics, audit, reloader })
+  // Rate-limit counters: a client of its own, with the history's short timeout (a slow Redis
+  // lets requests through rather than holding them).
+  const rateLimitRedis = usesRedis(config) && config.rateLimitPerMinute + config.rateLimitSubjectEventsPerMinute > 0
+    ? createRedisClient({ ...redisConnection(config), commandTimeoutMs: config.redisCommandTimeoutMs })
+    : undefined
+  rateLimitRedis?.on('error', () => {})
+  const app = await buildApp(config, { policies: holder, geo: () => geo, history, logger, metrics, audit, reloader, ...(rateLimitRedis ? { rateLimitRedis } : {}) })
 
   reloader.watch()
   // SIGHUP is the operator's own request: it confirms removals.
@@ -86,6 +92,7 @@ async function main (): Promise<void> {
     await app.close()
     await audit.close()
     redisForAudit?.disconnect()
+    rateLimitRedis?.disconnect()
     await history.close()
     geo.close()
     destination.flushSync()

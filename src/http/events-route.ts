@@ -5,10 +5,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ApiError } from '../errors.js'
+import type { SubjectLimiter } from './rate-limit.js'
 
 interface EventBody { decisionId: string, event: 'auth.step_up_completed' | 'auth.step_up_failed', detail?: string }
 
-export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[], tenantsOf?: (request: FastifyRequest) => string[] | undefined }): void {
+export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[], tenantsOf?: (request: FastifyRequest) => string[] | undefined, limitSubject?: SubjectLimiter }): void {
   app.post<{ Body: EventBody }>('/events', {
     onRequest: deps.guard as never,
     schema: {
@@ -28,15 +29,18 @@ export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditL
         200: { type: 'object', properties: { recorded: { type: 'boolean' }, decisionId: { type: 'string' }, event: { type: 'string' } } },
         403: { $ref: 'Error#' },
         404: { $ref: 'Error#' },
-        409: { $ref: 'Error#' }
+        409: { $ref: 'Error#' },
+        429: { $ref: 'Error#' }
       }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     const { decisionId, event, detail } = request.body
     const ref = await deps.audit.findStepUp(decisionId)
     if (!ref) throw new ApiError('not_found', 'decisionId: no step-up decision with this id was issued in the last 24 hours')
     const tenants = deps.tenantsOf?.(request)
     if (tenants !== undefined && (ref.tenant === undefined || !tenants.includes(ref.tenant))) throw new ApiError('caller_scope', 'decisionId: the step-up belongs to a tenant outside this caller\'s scope')
+    // Per subject, before anything is recorded: a flood of outcomes for one user is refused.
+    await deps.limitSubject?.(request, reply, `${ref.tenant ?? ''}\u0000${ref.subject}`)
     if (!(await deps.audit.claimOutcome(decisionId))) throw new ApiError('conflict', 'decisionId: the outcome of this step-up was already recorded')
     deps.audit.append({
       at: deps.now(),

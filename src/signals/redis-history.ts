@@ -45,6 +45,9 @@ import { CAPS, consumeTtl, isEmptyUpdate, type HistoryQuery, type HistoryRead, t
 export interface RedisHistoryOptions {
   url?: string | undefined
   clusterNodes?: RedisNode[] | undefined
+  /** Redis Sentinel: the sentinels, and the name of the master they watch (default `mymaster`). */
+  sentinels?: RedisNode[] | undefined
+  sentinelName?: string | undefined
   commandTimeoutMs: number
   /** Namespace of every key; default `stepup:`. */
   keyPrefix?: string | undefined
@@ -134,11 +137,13 @@ interface Client {
 const backoff = (times: number): number => Math.min(times * 50, 1000)
 
 /** An ioredis client that fails fast while Redis is away and reconnects by itself. */
-export function createRedisClient (options: Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'commandTimeoutMs'>): Redis | Cluster {
+export function createRedisClient (options: ConnectionOptions): Redis | Cluster {
   return connect(options).client as unknown as Redis | Cluster
 }
 
-function connect (options: Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'commandTimeoutMs'>): { client: Client, kind: 'redis' | 'redis-cluster' } {
+type ConnectionOptions = Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'sentinels' | 'sentinelName' | 'commandTimeoutMs'>
+
+function connect (options: ConnectionOptions): { client: Client, kind: 'redis' | 'redis-cluster' } {
   const common = {
     commandTimeout: options.commandTimeoutMs,
     connectTimeout: Math.max(1000, options.commandTimeoutMs * 4),
@@ -160,7 +165,25 @@ function connect (options: Pick<RedisHistoryOptions, 'url' | 'clusterNodes' | 'c
     const client = new Cluster(options.clusterNodes.map(n => ({ host: n.host, port: n.port })), clusterOptions)
     return { client: client as unknown as Client, kind: 'redis-cluster' }
   }
-  if (options.url === undefined) throw new Error('createRedisHistoryStore: set url or clusterNodes')
+  if (options.sentinels !== undefined && options.sentinels.length > 0) {
+    const client = new Redis({
+      ...common,
+      sentinels: options.sentinels.map(n => ({ host: n.host, port: n.port })),
+      name: options.sentinelName ?? 'mymaster',
+      role: 'master',
+      enableOfflineQueue: false,
+      retryStrategy: backoff,
+      // Keep asking the sentinels while none answers: a failover must not end reconnection.
+      sentinelRetryStrategy: backoff,
+      sentinelCommandTimeout: Math.max(500, options.commandTimeoutMs),
+      // Reconnect to the new master as soon as a sentinel announces +switch-master ...
+      failoverDetector: true,
+      // ... and when the old master, now a replica, refuses a write.
+      reconnectOnError: (err: Error) => err.message.startsWith('READONLY') ? 2 : false
+    })
+    return { client: client as unknown as Client, kind: 'redis' }
+  }
+  if (options.url === undefined) throw new Error('createRedisHistoryStore: set url, clusterNodes or sentinels')
   const client = new Redis(options.url, { ...common, enableOfflineQueue: false, retryStrategy: backoff })
   return { client: client as unknown as Client, kind: 'redis' }
 }

@@ -4,7 +4,7 @@
  * loudly, except under CI=true where that is a failure.
  */
 import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -163,43 +163,230 @@ export interface RedisClusterServers {
   stop: () => Promise<void>
   /** Kills one node (by its index in `nodes`), as in a crash. */
   stopNode: (index: number) => Promise<void>
+  /** Starts a killed node again with its cluster state (it rejoins, as a replica when it was failed over). */
+  startNode: (index: number) => Promise<void>
+  /** Indexes (in `nodes`) of the nodes that are masters now, as the first live node sees it. */
+  masters: () => Promise<number[]>
+  /** Resolves when every live node reports cluster_state:ok. */
+  waitHealthy: (timeoutMs?: number) => Promise<void>
 }
 
-/** Starts a 3-master Redis Cluster (no replicas) on free ports; stopped on `t` teardown when given. */
-export async function startRedisCluster (t?: Pick<TestLike, 'teardown'>): Promise<RedisClusterServers> {
+const clusterInfoOk = async (port: number): Promise<boolean> => {
+  try {
+    const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'], { timeout: 2000 })
+    return stdout.includes('cluster_state:ok')
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Starts a 3-master Redis Cluster on free ports, with `replicas` replicas per master (default 0);
+ * stopped on `t` teardown when given. With replicas, killing a master fails over to its replica
+ * within a few seconds (node timeout 2 s).
+ */
+export async function startRedisCluster (t?: Pick<TestLike, 'teardown'>, options: { replicas?: number } = {}): Promise<RedisClusterServers> {
+  const replicas = options.replicas ?? 0
   const dir = mkdtempSync(join(tmpdir(), 'stepup-redis-cluster-'))
-  const children: ChildProcess[] = []
+  const children: Array<ChildProcess | undefined> = []
   const stop = async (): Promise<void> => {
-    await Promise.all(children.map(kill))
+    await Promise.all(children.map(c => c === undefined ? undefined : kill(c)))
     rmSync(dir, { recursive: true, force: true })
   }
   t?.teardown(stop)
   try {
     const ports: number[] = []
-    for (let i = 0; i < 3; i++) ports.push(await freePort(true))
-    for (const port of ports) {
-      children.push(spawnServer([
+    for (let i = 0; i < 3 * (1 + replicas); i++) ports.push(await freePort(true))
+    const startNode = async (index: number): Promise<void> => {
+      const port = ports[index]!
+      children[index] = spawnServer([
         ...baseArgs(port),
         '--cluster-enabled', 'yes',
         '--cluster-config-file', join(dir, `nodes-${port}.conf`),
         '--cluster-node-timeout', '2000',
         '--dir', dir
-      ], dir))
+      ], dir)
+      await waitFor(`cluster node on port ${port}`, () => answersPing(port))
     }
-    for (const port of ports) await waitFor(`cluster node on port ${port}`, () => answersPing(port))
+    for (let i = 0; i < ports.length; i++) await startNode(i)
     await run('redis-cli', [
-      '--cluster', 'create', ...ports.map(p => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'
+      '--cluster', 'create', ...ports.map(p => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes'
     ], { timeout: 30_000 })
-    for (const port of ports) {
-      await waitFor(`cluster_state:ok on port ${port}`, async () => {
-        const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'], { timeout: 2000 })
-        return stdout.includes('cluster_state:ok')
+    const live = (): number[] => ports.filter((_p, i) => { const c = children[i]; return c !== undefined && c.exitCode === null && c.signalCode === null })
+    const waitHealthy = async (timeoutMs = 30_000): Promise<void> => {
+      for (const port of live()) await waitFor(`cluster_state:ok on port ${port}`, () => clusterInfoOk(port), timeoutMs)
+    }
+    await waitHealthy()
+    if (replicas > 0) {
+      // Every replica in sync before the caller kills a master.
+      await waitFor('cluster replicas in sync', async () => {
+        const { stdout } = await run('redis-cli', ['-p', String(ports[0]), 'cluster', 'nodes'], { timeout: 2000 })
+        const lines = stdout.trim().split('\n')
+        return lines.filter(l => / slave /.test(l) && / connected/.test(l)).length === 3 * replicas
       }, 30_000)
     }
     return {
       nodes: ports.map(port => ({ host: '127.0.0.1', port })),
       stop,
-      stopNode: async (index: number) => { const child = children[index]; if (child) await kill(child) }
+      stopNode: async (index: number) => { const child = children[index]; if (child) await kill(child) },
+      startNode,
+      masters: async () => {
+        const port = live()[0]
+        if (port === undefined) return []
+        const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'nodes'], { timeout: 2000 })
+        return stdout.trim().split('\n')
+          .filter(l => /\bmaster\b/.test(l) && !/\bfail\b/.test(l))
+          .map(l => ports.indexOf(Number(/:(\d+)@/.exec(l)?.[1])))
+          .filter(i => i >= 0)
+      },
+      waitHealthy
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+// ---- Sentinel -------------------------------------------------------------------------------
+
+export interface RedisSentinelServers {
+  /** The sentinels (for REDIS_SENTINELS). */
+  sentinels: RedisNode[]
+  /** The master name they monitor (for REDIS_SENTINEL_NAME). */
+  name: string
+  /** The data nodes' ports (the master first, at start). */
+  dataPorts: number[]
+  /** The port of the master the sentinels announce now. */
+  masterPort: () => Promise<number>
+  /** `SENTINEL FAILOVER`: promotes the replica; resolves once the sentinels announce it. */
+  failover: (timeoutMs?: number) => Promise<number>
+  /** Kills the current master (a crash); resolves once the sentinels announce the new one. */
+  killMaster: (timeoutMs?: number) => Promise<number>
+  /** Starts a killed data node again, empty; the sentinels make it a replica of the master. */
+  restartDataNode: (port: number) => Promise<void>
+  /** Resolves when the master has a connected replica again (ready for the next failover). */
+  waitReplicated: (timeoutMs?: number) => Promise<void>
+  stop: () => Promise<void>
+}
+
+/** Sends one command to a sentinel with redis-cli; the raw output, or '' on failure. */
+const cli = async (port: number, ...args: string[]): Promise<string> => {
+  try {
+    const { stdout } = await run('redis-cli', ['-p', String(port), ...args], { timeout: 2000 })
+    return stdout
+  } catch {
+    return ''
+  }
+}
+
+/**
+ * Starts a Redis master, one replica and three sentinels (quorum 2) on free ports; stopped on
+ * `t` teardown when given. Sentinels declare a master down after 1 s.
+ */
+export async function startRedisSentinel (t?: Pick<TestLike, 'teardown'>, options: { name?: string } = {}): Promise<RedisSentinelServers> {
+  const name = options.name ?? 'mymaster'
+  const dir = mkdtempSync(join(tmpdir(), 'stepup-redis-sentinel-'))
+  const data = new Map<number, ChildProcess>()
+  const sentinelChildren: ChildProcess[] = []
+  const stop = async (): Promise<void> => {
+    await Promise.all([...sentinelChildren, ...data.values()].map(kill))
+    rmSync(dir, { recursive: true, force: true })
+  }
+  t?.teardown(stop)
+  try {
+    const masterPort = await freePort()
+    const replicaPort = await freePort()
+    const startData = async (port: number, replicaOf?: number): Promise<void> => {
+      const child = spawnServer([...baseArgs(port), '--dir', dir, ...(replicaOf === undefined ? [] : ['--replicaof', '127.0.0.1', String(replicaOf)])], dir)
+      data.set(port, child)
+      await waitFor(`redis-server on port ${port}`, async () => {
+        if (child.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${child.exitCode}`)
+        return answersPing(port)
+      })
+    }
+    await startData(masterPort)
+    await startData(replicaPort, masterPort)
+    await waitFor('the replica in sync', async () => (await cli(masterPort, 'info', 'replication')).includes('connected_slaves:1'))
+
+    const sentinelPorts = [await freePort(), await freePort(), await freePort()]
+    for (const port of sentinelPorts) {
+      const conf = join(dir, `sentinel-${port}.conf`)
+      writeFileSync(conf, [
+        `port ${port}`,
+        'bind 127.0.0.1',
+        'protected-mode no',
+        `dir ${dir}`,
+        `sentinel monitor ${name} 127.0.0.1 ${masterPort} 2`,
+        `sentinel down-after-milliseconds ${name} 1000`,
+        `sentinel failover-timeout ${name} 10000`,
+        `sentinel parallel-syncs ${name} 1`,
+        ''
+      ].join('\n'))
+      const child = spawnServer([conf, '--sentinel'], dir)
+      sentinelChildren.push(child)
+      await waitFor(`sentinel on port ${port}`, () => answersPing(port))
+    }
+    // Ready when every sentinel knows the replica and the two other sentinels.
+    await waitFor('the sentinels to discover each other and the replica', async () => {
+      for (const port of sentinelPorts) {
+        const master = await cli(port, 'sentinel', 'master', name)
+        const lines = master.split('\n')
+        const field = (f: string): number => Number(lines[lines.indexOf(f) + 1])
+        if (field('num-slaves') < 1 || field('num-other-sentinels') < 2) return false
+      }
+      return true
+    }, 30_000)
+
+    const currentMaster = async (): Promise<number> => {
+      for (const port of sentinelPorts) {
+        const out = (await cli(port, 'sentinel', 'get-master-addr-by-name', name)).trim().split('\n')
+        if (out.length === 2) return Number(out[1])
+      }
+      throw new Error('no sentinel answers get-master-addr-by-name')
+    }
+    const waitNewMaster = async (old: number, timeoutMs: number): Promise<number> => {
+      let now = old
+      await waitFor('the sentinels to announce a new master', async () => {
+        now = await currentMaster()
+        if (now === old) return false
+        return (await cli(now, 'role')).startsWith('master')
+      }, timeoutMs)
+      return now
+    }
+    const waitReplicated = async (timeoutMs = 30_000): Promise<void> => {
+      await waitFor('the master to have a connected replica', async () => {
+        const master = await currentMaster()
+        const info = await cli(master, 'info', 'replication')
+        if (!/connected_slaves:[1-9]/.test(info) || !/state=online/.test(info)) return false
+        // The sentinels must see the replica too, or SENTINEL FAILOVER has no candidate.
+        const seen = await cli(sentinelPorts[0]!, 'sentinel', 'replicas', name)
+        return seen.includes('slave') && !/s_down|o_down|disconnected/.test(seen)
+      }, timeoutMs)
+    }
+    return {
+      sentinels: sentinelPorts.map(port => ({ host: '127.0.0.1', port })),
+      name,
+      dataPorts: [masterPort, replicaPort],
+      masterPort: currentMaster,
+      failover: async (timeoutMs = 30_000) => {
+        const old = await currentMaster()
+        const reply = await cli(sentinelPorts[0]!, 'sentinel', 'failover', name)
+        if (!reply.startsWith('OK')) throw new Error(`SENTINEL FAILOVER: ${reply.trim()}`)
+        return waitNewMaster(old, timeoutMs)
+      },
+      killMaster: async (timeoutMs = 30_000) => {
+        const old = await currentMaster()
+        const child = data.get(old)
+        if (child) await kill(child)
+        return waitNewMaster(old, timeoutMs)
+      },
+      restartDataNode: async (port: number) => {
+        const child = data.get(port)
+        if (child) await kill(child)
+        await startData(port)
+      },
+      waitReplicated,
+      stop
     }
   } catch (err) {
     await stop()
