@@ -93,7 +93,7 @@ export function createPolicyReloader (options: {
     try { await access(join(dir, ALLOW_REMOVALS_FILE)); return true } catch { return false }
   }
 
-  const event = (name: PolicyAuditRecord['event'], trigger: string, before: CompiledPolicySet, after: string | undefined, changes: Omit<SetChanges, 'emptied'>, problems?: string[]): void => {
+  const event = (name: PolicyAuditRecord['event'], trigger: string, before: CompiledPolicySet, after: string | undefined, changes: Pick<SetChanges, 'added' | 'removed' | 'changed'>, problems?: string[]): void => {
     options.onEvent?.({
       at: now(),
       event: name,
@@ -130,12 +130,12 @@ export function createPolicyReloader (options: {
     }
     const changes = setChanges(before, set, loaded.files)
     const diff = { added: changes.added, removed: changes.removed, changedIds: changes.changed }
-    if ((changes.removed.length > 0 || changes.emptied.length > 0) && !(await removalConfirmed(reloadOptions.allowRemovals))) {
+    if ((changes.removed.length > 0 || changes.emptied.length > 0 || changes.gatewayRemoved.length > 0) && !(await removalConfirmed(reloadOptions.allowRemovals))) {
       const problems = removalProblems(before, changes)
       const error = new PolicyLoadError(problems)
       holder.refuse(error)
       const errors = error.problems.map(formatProblem)
-      logger.error({ trigger, removed: changes.removed, emptied: changes.emptied }, 'policy reload refused: it removes policies without confirmation; the previous set keeps serving')
+      logger.error({ trigger, removed: changes.removed, emptied: changes.emptied, gateway: changes.gatewayRemoved }, 'policy reload refused: it removes policies without confirmation; the previous set keeps serving')
       event('policy.rejected', trigger, before, set.revision, changes, errors)
       return { ...base, ...diff, ok: false, outcome: 'removal_refused', policies: before.policies.length, hash: before.hash, revision: before.revision, changed: false, errors, warnings: warningLines }
     }
@@ -220,7 +220,10 @@ function removalProblems (before: CompiledPolicySet, changes: SetChanges): Polic
     byFile.set(p.file, entry)
   }
   for (const file of changes.emptied) if (!byFile.has(file)) byFile.set(file, { line: 1, ids: [] })
-  return [...byFile].map(([file, { line, ids }]) => ({
+  const gateway: PolicyProblem[] = changes.gatewayRemoved.length === 0
+    ? []
+    : [{ file: '(policy folder)', line: 1, col: 1, field: '(issuers, callers, routes)', message: `would remove ${changes.gatewayRemoved.join(', ')}: ${CONFIRM}`, severity: 'error' }]
+  return [...gateway, ...[...byFile].map(([file, { line, ids }]) => ({
     file,
     line: changes.emptied.includes(file) ? 1 : line,
     col: 1,
@@ -229,7 +232,7 @@ function removalProblems (before: CompiledPolicySet, changes: SetChanges): Polic
       ? `held ${ids.length > 0 ? ids.join(', ') : 'policies'} and now holds none (a truncated write?): ${CONFIRM}`
       : `would remove ${ids.join(', ')}: ${CONFIRM}`,
     severity: 'error' as const
-  }))
+  }))]
 }
 
 /** Names, sizes, modification times and inodes of everything below `dir` (links followed). */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto'
 import type { Policy } from '../engine/model.js'
 import type { CompiledPolicySet } from '../engine/policy-set.js'
+import { gatewayConfigOf } from './gateway-config.js'
 
 export interface SetChanges {
   added: string[]
@@ -13,6 +14,12 @@ export interface SetChanges {
   changed: string[]
   /** Files that held policies before and still exist, holding none now (a truncated write looks so). */
   emptied: string[]
+  /**
+   * Issuers, callers and routes the reload drops (`issuer <iss>`, `caller <name>`, `route <methods> <host><path>`).
+   * Each widens access: without issuers raw claims are trusted again, without a caller entry its
+   * tenant limits go, without a route its requests fall to `http.<method>`.
+   */
+  gatewayRemoved: string[]
 }
 
 const digests = new WeakMap<Policy, string>()
@@ -38,5 +45,18 @@ export function setChanges (before: CompiledPolicySet, after: CompiledPolicySet,
   const holdingAfter = new Set(after.policies.map(p => p.file))
   const present = new Set(filesAfter)
   const emptied = [...new Set(before.policies.map(p => p.file))].filter(f => present.has(f) && !holdingAfter.has(f)).sort()
-  return { added, removed, changed, emptied }
+  return { added, removed, changed, emptied, gatewayRemoved: gatewayRemovals(before, after) }
+}
+
+function gatewayRemovals (before: CompiledPolicySet, after: CompiledPolicySet): string[] {
+  const a = gatewayConfigOf(before)
+  const b = gatewayConfigOf(after)
+  const routeKey = (r: (typeof a.routeSources)[number]): string => `route ${(r.match.methods ?? ['*']).join(',')} ${r.match.host ?? ''}${r.match.path}`
+  const issuersAfter = new Set(b.issuers.map(i => i.issuer))
+  const routesAfter = new Set(b.routeSources.map(routeKey))
+  return [
+    ...a.issuers.filter(i => !issuersAfter.has(i.issuer)).map(i => `issuer ${i.issuer}`),
+    ...[...a.callers.keys()].filter(name => !b.callers.has(name)).map(name => `caller ${name}`),
+    ...a.routeSources.map(routeKey).filter(k => !routesAfter.has(k))
+  ].sort()
 }

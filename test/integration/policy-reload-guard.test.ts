@@ -102,3 +102,25 @@ t.test('moving a policy to another file is not a removal', async t => {
   t.match(result, { outcome: 'applied', removed: [], added: [], changedIds: [] })
   t.same(ids(), ['large-payouts', 'profile'])
 })
+
+t.test('dropping issuers, callers or routes is a removal too: a truncated gateway file never turns token checks off', async t => {
+  const { dir, reloader, holder } = await setup(t)
+  const { gatewayConfigOf } = await import('../../src/policy/gateway-config.js')
+  const GATEWAY = 'issuers:\n  - issuer: https://login.example.com/\n    audience: [https://api.example.com]\n' +
+    'callers:\n  - name: nginx\n    tenants: [acme]\n' +
+    'routes:\n  - match: { methods: [POST], path: /v1/payouts/:id }\n    action: payments.payout\n'
+  writeFileSync(join(dir, 'gateway.yaml'), GATEWAY)
+  t.equal((await reloader.reload('watch')).outcome, 'applied')
+  t.equal(gatewayConfigOf(holder.current).issuers.length, 1)
+
+  writeFileSync(join(dir, 'gateway.yaml'), '')
+  const truncated = await reloader.reload('watch')
+  t.equal(truncated.outcome, 'removal_refused', 'an emptied gateway file is refused')
+  t.match(truncated.errors.join('\n'), /would remove caller nginx, issuer https:\/\/login\.example\.com\/, route POST \/v1\/payouts\/:id/)
+  t.equal(gatewayConfigOf(holder.current).issuers.length, 1, 'the issuer keeps being enforced')
+
+  unlinkSync(join(dir, 'gateway.yaml'))
+  t.equal((await reloader.reload('watch')).outcome, 'removal_refused', 'a deleted gateway file is refused')
+  t.equal((await reloader.reload('sighup', { allowRemovals: true })).outcome, 'applied', 'a confirmed removal applies')
+  t.equal(gatewayConfigOf(holder.current).issuers.length, 0)
+})
