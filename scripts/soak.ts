@@ -354,6 +354,8 @@ function report (args: Args, results: PhaseResult[], startedAt: Date, wallSecond
     'How the service behaves under sustained load while its store fails, measured by',
     '`npm run soak` (scripts/soak.ts) and written here by that run. The fuzzing half of the',
     'reliability suite runs in `npm test` (test/fuzz/) and for longer with `npm run fuzz -- --minutes N`.',
+    'The stores and their settings: [operations](operations.md), [Redis persistence](operations-redis-persistence.md),',
+    '[rate limits and Sentinel](rate-limits-and-sentinel.md); the failure rules: [failure-rules](failure-rules.md).',
     '',
     `## Last run: ${args.minutes} minutes, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',

@@ -3,6 +3,8 @@
  * listen, read the environment or exit (src/server.ts does).
  */
 import type { Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { ErrorCodes, type ErrorCode } from './errors.js'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpOptions, type FastifyInstance, type FastifyRequest } from 'fastify'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
@@ -120,11 +122,29 @@ export function fastifyOptions (logger: Logger, timeouts: Partial<HttpTimeouts> 
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
       plugins: [addIpFormat]
     }
   }
+}
+
+/**
+ * Errors the HTTP parser raises before a route runs (a request past its deadline, malformed
+ * HTTP): answered in the same `{ error, message }` form as every other 4xx, then closed.
+ */
+function answerClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) { socket.destroy(); return }
+  const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+  const large = err.code === 'HPE_HEADER_OVERFLOW'
+  const [code, text, message]: [ErrorCode, string, string] = timeout
+    ? ['request_timeout', 'Request Timeout', 'request: not received within the time limit']
+    : large
+      ? ['headers_too_large', 'Request Header Fields Too Large', 'headers: larger than the server accepts']
+      : ['invalid_request', 'Bad Request', 'request: not valid HTTP']
+  const body = JSON.stringify({ error: code, message })
+  socket.end(`HTTP/1.1 ${ErrorCodes[code].status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
 
 export async function buildApp (config: AppConfig, deps: AppDeps): Promise<FastifyInstance> {

@@ -10,10 +10,12 @@ export const ErrorCodes = {
   caller_scope: { status: 403, summary: 'The caller may not ask about this tenant or application (its callers: entry).' },
   claims_not_accepted: { status: 400, summary: 'This caller may not send raw claims; send the user\'s token instead.' },
   not_found: { status: 404, summary: 'No such route or resource.' },
+  request_timeout: { status: 408, summary: 'The request (headers and body) did not arrive within the time limit; the connection is closed.' },
   conflict: { status: 409, summary: 'The request conflicts with what is recorded (an outcome already reported).' },
   payload_too_large: { status: 413, summary: 'The body is larger than the limit.' },
   unsupported_media_type: { status: 415, summary: 'The body must be application/json.' },
   policies_invalid: { status: 422, summary: 'The policy folder does not validate; the previous set keeps serving.' },
+  headers_too_large: { status: 431, summary: 'The request headers are larger than the server accepts.' },
   rate_limited: { status: 429, summary: 'Too many requests from this caller (or for this subject); retry after Retry-After seconds.' },
   internal_error: { status: 500, summary: 'An internal error occurred; see the service log.' },
   service_unavailable: { status: 503, summary: 'The service cannot decide right now.' }

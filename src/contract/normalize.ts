@@ -8,6 +8,8 @@ import type { Assurance, DecisionRequest } from '../engine/model.js'
 import type { DecideBody } from './schemas.js'
 
 const MAX_CONTEXT_DEPTH = 4
+/** Real tokens nest a few levels (cnf, authorization_details, address); conditions read claims recursively. */
+const MAX_CLAIMS_DEPTH = 8
 
 /**
  * Is `value` nested deeper than `max` levels? Iterative, and it stops at the first path that
@@ -52,6 +54,7 @@ export function normalizeDecideBody (body: DecideBody, assurance: Assurance): De
     const v = claims[name]
     if (v !== undefined && (typeof v !== 'number' || !Number.isFinite(v))) throw badRequest(`claims.${name}`, 'must be a number of seconds since the epoch')
   }
+  if (deeperThan(claims, MAX_CLAIMS_DEPTH)) throw badRequest('claims', `nesting deeper than ${MAX_CLAIMS_DEPTH} levels`)
   const context = body.context ?? {}
   if (deeperThan(context, MAX_CONTEXT_DEPTH)) throw badRequest('context', `nesting deeper than ${MAX_CONTEXT_DEPTH} levels`)
   const subjectId = (fromSubject ?? fromClaims)!

@@ -66,6 +66,7 @@ t.test('slow clients are cut off within the configured timeouts', async t => {
   })
   t.ok(body.closedAfterMs < 4000, `a slow body is cut off after ${body.closedAfterMs} ms`)
   t.match(body.data, /^HTTP\/1\.1 408/, `answered 408 Request Timeout: ${body.data.split('\r\n')[0] ?? '(nothing)'}`)
+  t.match(body.data, /\r\n\r\n\{"error":"request_timeout","message":"request: [^"]+"\}$/, 'in the same { error, message } form as every 4xx')
 
   const headers = await talk(port, s => trickle(s, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'a'.repeat(200), 200))
   t.ok(headers.closedAfterMs < 4000, `slow headers are cut off after ${headers.closedAfterMs} ms`)
