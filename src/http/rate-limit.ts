@@ -29,10 +29,19 @@ export type SubjectLimiter = (request: FastifyRequest, reply: FastifyReply, subj
 const EXEMPT = new Set(['/healthz', '/readyz', '/metrics'])
 const WINDOW_MS = 60_000
 
-/** The caller: a digest of its key (never the key itself, which would land in Redis), else its address. */
+/**
+ * The caller: a digest of its key (never the key itself, which would land in Redis), else its
+ * address. On the gateway endpoints `Authorization` carries the *user's* token, which anyone can
+ * vary at will: there the caller is its `X-Stepup-Key`, else its address.
+ */
 export function callerKey (request: FastifyRequest, keyed: boolean): string {
-  const auth = request.headers.authorization
-  if (keyed && typeof auth === 'string' && auth.length > 0) return `k:${sha256(auth, 'hex').slice(0, 32)}`
+  if (keyed) {
+    const gatewayKey = request.headers['x-stepup-key']
+    if (typeof gatewayKey === 'string' && gatewayKey.length > 0) return `k:${sha256(gatewayKey, 'hex').slice(0, 32)}`
+    const auth = request.headers.authorization
+    const gatewayRoute = (request.routeOptions.url ?? request.url).startsWith('/authz/')
+    if (!gatewayRoute && typeof auth === 'string' && auth.length > 0) return `k:${sha256(auth, 'hex').slice(0, 32)}`
+  }
   // IPv6 callers are grouped by /64: one host has a whole /64 to pick addresses from.
   return `a:${normalizeIP(request.ip, 64)}`
 }

@@ -72,6 +72,19 @@ t.test('with API keys, each key has its own budget whatever the address', async 
   t.equal((await decide(a, { key: 'not-a-key-0123456789' })).statusCode, 401, 'a wrong key is refused before it is counted')
 })
 
+t.test('on the gateway endpoints the caller is its X-Stepup-Key, never the user token it forwards (fresh tokens do not buy fresh budgets)', async t => {
+  const a = await app({ apiKeys: [KEY_A, KEY_B], rateLimitPerMinute: 3 })
+  const ask = (gatewayKey: string, token: string): Promise<LightMyRequestResponse> => a.inject({
+    method: 'GET',
+    url: '/authz/auth-request',
+    remoteAddress: '10.0.0.7',
+    headers: { 'x-stepup-key': gatewayKey, authorization: `Bearer ${token}`, 'x-original-method': 'GET', 'x-original-url': 'https://api.example.com/v1/profile' }
+  })
+  for (let i = 0; i < 3; i++) t.not((await ask(KEY_A, `user-token-${i}`)).statusCode, 429, `request ${i + 1} of 3`)
+  t.equal((await ask(KEY_A, 'yet-another-user-token')).statusCode, 429, 'a new user token does not reset the gateway\'s budget')
+  t.not((await ask(KEY_B, 'user-token-0')).statusCode, 429, 'another gateway key is served')
+})
+
 t.test('RATE_LIMIT_PER_MINUTE=0 turns the limit off; the default is generous; bad values name the variable', async t => {
   const a = await app({ rateLimitPerMinute: 0 })
   for (let i = 0; i < 50; i++) {
