@@ -85,7 +85,7 @@ export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = Object.freeze({
 
 /** `host` (default loopback) and `policiesDir` serve the playground; without them it still works. */
 /** Rate limits are off unless given (src/server.ts passes the configured ones). */
-export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir' | 'trustedProxies' | 'deviceHeader' | 'secrets' | 'rateLimitPerMinute' | 'rateLimitSubjectEventsPerMinute'>>
+export type AppConfig = Pick<Config, 'apiKeys' | 'adminApiKeys'> & Partial<Pick<Config, 'host' | 'policiesDir' | 'trustedProxies' | 'deviceHeader' | 'deviceCookie' | 'secrets' | 'rateLimitPerMinute' | 'rateLimitSubjectEventsPerMinute'>>
 
 export const VERSION = '0.1.0'
 
@@ -221,7 +221,8 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   registerGatewayRoutes(app, service, access, {
     guard: identify ? [requireCaller(identify, 'x-stepup-key')] : [],
     trustedProxies: config.trustedProxies ?? ['127.0.0.0/8', '::1/128'],
-    deviceHeader: config.deviceHeader ?? 'x-device-fingerprint'
+    deviceHeader: config.deviceHeader ?? 'x-device-fingerprint',
+    deviceCookie: config.deviceCookie
   })
   registerAuthzenRoutes(app, service, access, apiGuard)
   const tenantsOf = (request: FastifyRequest): string[] | undefined => scopeOf(request, currentGateway(access).gateway)?.tenants

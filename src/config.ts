@@ -29,6 +29,8 @@ export interface Config {
   trustedProxies: string[]
   /** Request header holding the device fingerprint at the gateway endpoints (lower case). */
   deviceHeader: string
+  /** A cookie holding the device fingerprint at the gateway endpoints, read when the header is absent. */
+  deviceCookie: string | undefined
   /** Environment values issuers name in `introspection.clientSecretEnv`. */
   secrets: Record<string, string | undefined>
   /** Requests per minute per caller (and per subject on POST /events); 0 = no limit. */
@@ -148,6 +150,14 @@ const parseHeaderName = (env: Env, name: string, fallback: string): string => {
   return raw.toLowerCase()
 }
 
+/** RFC 6265 cookie-name characters (an HTTP token). */
+const parseCookieName = (env: Env, name: string): string | undefined => {
+  const raw = value(env, name)
+  if (raw === undefined) return undefined
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$/.test(raw)) throw new ConfigError(name, `not a cookie name: "${raw}"`)
+  return raw
+}
+
 export function loadConfig (env: Env = process.env): Readonly<Config> {
   const host = value(env, 'HOST') ?? '127.0.0.1'
   const apiKeys = parseKeys(env, 'API_KEYS')
@@ -187,6 +197,7 @@ export function loadConfig (env: Env = process.env): Readonly<Config> {
     historyMaxSubjects: integer(env, 'HISTORY_MAX_SUBJECTS', 100_000, 1, 100_000_000),
     trustedProxies: parseTrustedProxies(env),
     deviceHeader: parseHeaderName(env, 'DEVICE_HEADER', 'x-device-fingerprint'),
+    deviceCookie: parseCookieName(env, 'DEVICE_COOKIE'),
     secrets: Object.freeze(Object.fromEntries(Object.entries(env).filter(([k]) => /SECRET/.test(k)))),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', DEFAULT_RATE_LIMIT_PER_MINUTE, 0, 100_000_000),
     rateLimitSubjectEventsPerMinute: integer(env, 'RATE_LIMIT_SUBJECT_EVENTS_PER_MINUTE', 120, 0, 100_000_000)

@@ -21,6 +21,8 @@ export interface GatewayDeps {
   access: Access
   clientIp: ClientIpResolver
   deviceHeader: string
+  /** Read when the header is absent (a front end that keeps its device id in a cookie). */
+  deviceCookie?: string | undefined
 }
 
 export interface GatewayAnswer {
@@ -50,8 +52,10 @@ export async function gatewayDecision (deps: GatewayDeps, request: FastifyReques
   if (token !== undefined) checkCallerScope(scope, identity.tenant, identity.application)
 
   const fingerprint = headers[deps.deviceHeader]
-  const device = Array.isArray(fingerprint) ? fingerprint[0] : fingerprint
-  if (device !== undefined && (device.length > 1024 || device === '')) throw badRequest(deps.deviceHeader, 'at most 1024 characters, not empty')
+  const fromHeader = Array.isArray(fingerprint) ? fingerprint[0] : fingerprint
+  const device = fromHeader ?? (deps.deviceCookie === undefined ? undefined : cookieValue(headers.cookie, deps.deviceCookie))
+  const field = fromHeader !== undefined || deps.deviceCookie === undefined ? deps.deviceHeader : `cookie ${deps.deviceCookie}`
+  if (device !== undefined && (device.length > 1024 || device === '')) throw badRequest(field, 'at most 1024 characters, not empty')
   const body: DecideBody = {
     action: mapped.action,
     claims: identity.claims,
@@ -109,4 +113,21 @@ export function toGatewayAnswer (decisionId: string, decision: Decision, subject
   if (decision.enroll !== undefined) body.enroll = decision.enroll
   if (decision.required !== undefined) body.required = decision.required
   return { status: 403, headers, body }
+}
+
+/**
+ * The value of one cookie in a `Cookie` header (RFC 6265 §5.4: `name=value` pairs separated by
+ * `; `), the first of that name. Only a name lookup is needed here, so no cookie library: the
+ * value is used as an opaque fingerprint, hashed before it is stored.
+ */
+export function cookieValue (header: string | string[] | undefined, name: string): string | undefined {
+  const all = Array.isArray(header) ? header.join('; ') : header
+  if (all === undefined) return undefined
+  for (const pair of all.split(';')) {
+    const eq = pair.indexOf('=')
+    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue
+    const raw = pair.slice(eq + 1).trim()
+    return raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"') ? raw.slice(1, -1) : raw
+  }
+  return undefined
 }

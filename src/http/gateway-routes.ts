@@ -16,6 +16,7 @@ export interface GatewayRouteOptions {
   guard: unknown[]
   trustedProxies: string[]
   deviceHeader: string
+  deviceCookie?: string | undefined
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
@@ -42,7 +43,7 @@ export function registerGatewayRoutes (root: FastifyInstance, service: DecisionS
 }
 
 function gatewayRoutes (app: FastifyInstance, service: DecisionService, access: Access, options: GatewayRouteOptions): void {
-  const deps: GatewayDeps = { service, access, clientIp: clientIpResolver(options.trustedProxies), deviceHeader: options.deviceHeader }
+  const deps: GatewayDeps = { service, access, clientIp: clientIpResolver(options.trustedProxies), deviceHeader: options.deviceHeader, deviceCookie: options.deviceCookie }
   const answer = async (request: FastifyRequest, reply: FastifyReply, original: () => OriginalRequest): Promise<FastifyReply> => {
     let result: GatewayAnswer
     try {
