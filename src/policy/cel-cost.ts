@@ -162,7 +162,8 @@ export function estimateCost (ast: ASTNode, programSize: (pattern: string) => nu
   return { cost: total.cost.k + total.cost.v * DATA_SIZE, hottest: hottest?.node }
 }
 
-function children (node: ASTNode): ASTNode[] {
+/** The sub-expressions of a node (its arguments that are themselves nodes). */
+export function children (node: ASTNode): ASTNode[] {
   const out: ASTNode[] = []
   const visit = (v: unknown): void => {
     if (Array.isArray(v)) v.forEach(visit)

@@ -8,7 +8,7 @@
 import { Environment, EvaluationError, type ASTNode } from '@marcbachmann/cel-js'
 import { RE2JS } from 're2js'
 import type { ConditionProgram } from '../engine/model.js'
-import { COST_BUDGET, DATA_SIZE, estimateCost } from './cel-cost.js'
+import { children, COST_BUDGET, DATA_SIZE, estimateCost } from './cel-cost.js'
 
 const env = new Environment({
   limits: { maxAstNodes: 400, maxDepth: 24, maxListElements: 256, maxMapEntries: 64, maxCallArguments: 8 }
@@ -189,16 +189,6 @@ function installLinearMatches (node: ASTNode): void {
     }
   }
   for (const child of children(node)) installLinearMatches(child)
-}
-
-function children (node: ASTNode): ASTNode[] {
-  const out: ASTNode[] = []
-  const visit = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(visit)
-    else if (v !== null && typeof v === 'object' && 'op' in v) out.push(v as ASTNode)
-  }
-  visit(node.args)
-  return out
 }
 
 function selectPath (node: ASTNode): string | null {
