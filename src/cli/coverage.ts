@@ -32,28 +32,51 @@ export class Coverage {
     }
   }
 
-  /** One block per policy set: a summary line, then what never fired. */
-  report (): string[] {
-    const lines: string[] = []
-    for (const { label, fired } of this.sets.values()) {
+  /** Per policy set: how many policies and triggers fired, and what never did (`stepup test --coverage --json`). */
+  summary (): CoverageSummary[] {
+    return [...this.sets.values()].map(({ label, fired }) => {
       const policies = [...fired.keys()]
-      const firedPolicies = policies.filter(p => fired.get(p)!.size > 0)
-      const triggers = policies.reduce((n, p) => n + p.triggers.length, 0)
-      const firedTriggers = policies.reduce((n, p) => n + fired.get(p)!.size, 0)
-      lines.push(`coverage of ${label}: ${firedPolicies.length}/${policies.length} policies fired, ${firedTriggers}/${triggers} triggers`)
+      const notFired: CoverageSummary['notFired'] = []
       for (const p of policies) {
         const seen = fired.get(p)!
         if (seen.size === 0) {
-          lines.push(`  not fired: policy ${p.id} (${p.file}:${p.line})${p.mode === 'report' ? ' [report-only]' : ''}`)
+          notFired.push({ kind: 'policy', policy: p.id, file: p.file, line: p.line, reportOnly: p.mode === 'report' })
           continue
         }
         p.triggers.forEach((t, i) => {
-          if (!seen.has(i)) lines.push(`  not fired: trigger ${p.id} when[${i}] ${describeTrigger(t)} (${p.file}:${p.line})`)
+          if (!seen.has(i)) notFired.push({ kind: 'trigger', policy: p.id, when: i, trigger: describeTrigger(t), file: p.file, line: p.line, reportOnly: p.mode === 'report' })
         })
+      }
+      return {
+        set: label,
+        policies: { fired: policies.filter(p => fired.get(p)!.size > 0).length, total: policies.length },
+        triggers: { fired: policies.reduce((n, p) => n + fired.get(p)!.size, 0), total: policies.reduce((n, p) => n + p.triggers.length, 0) },
+        notFired
+      }
+    })
+  }
+
+  /** One block per policy set: a summary line, then what never fired. */
+  report (): string[] {
+    const lines: string[] = []
+    for (const s of this.summary()) {
+      lines.push(`coverage of ${s.set}: ${s.policies.fired}/${s.policies.total} policies fired, ${s.triggers.fired}/${s.triggers.total} triggers`)
+      for (const n of s.notFired) {
+        lines.push(n.kind === 'policy'
+          ? `  not fired: policy ${n.policy} (${n.file}:${n.line})${n.reportOnly ? ' [report-only]' : ''}`
+          : `  not fired: trigger ${n.policy} when[${n.when!}] ${n.trigger!} (${n.file}:${n.line})`)
       }
     }
     return lines
   }
+}
+
+/** The coverage of one policy set; `file` is relative to the policy folder, as in the text report. */
+export interface CoverageSummary {
+  set: string
+  policies: { fired: number, total: number }
+  triggers: { fired: number, total: number }
+  notFired: Array<{ kind: 'policy' | 'trigger', policy: string, when?: number, trigger?: string, file: string, line: number, reportOnly: boolean }>
 }
 
 export function describeTrigger (t: Trigger): string {

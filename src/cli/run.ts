@@ -11,10 +11,16 @@ const HELP: Record<Command, string> = {
     <file>:<line>:<col> <field>: warning: <problem>
   --json                 One JSON document: ok, revision, counts, errors and warnings.
   Exit 1 on any error; warnings never fail.`,
-  test: `Usage: stepup test [dir] [--coverage]
-  Run the policy test suites (*.test.yaml) found below dir (default ./policies).
+  test: `Usage: stepup test [dir | file.test.yaml] [--coverage] [--json] [--policies <dir>]
+  Run the policy test suites (*.test.yaml) found below dir (default ./policies), or the one
+  suite file given. A suite's policies: its policiesDir, its inline policies, else the folder
+  being tested (dir, or the folder the single file is in).
   Prints ok/FAIL per case, a diff per failure, then "N passed, M failed".
-  --coverage             Also list the policies and triggers that no case fired.`,
+  --coverage             Also list the policies and triggers that no case fired.
+  --policies <dir>       The folder being tested, e.g. for a suite file in a subfolder of it.
+  --json                 One JSON document: ok, every suite and case (ok, failures), totals,
+                         and the coverage with --coverage.
+  Exit 1 when any case fails or no suite is found.`,
   decide: `Usage: stepup decide --input <file> [--policies <dir>] [--json] [--now <time>]
   One decision for a POST /decide body (JSON; "-" reads stdin), explained.
   --policies <dir>       Policy folder (default ./policies).
@@ -41,8 +47,9 @@ export const USAGE = `Usage: stepup <command> [options]
 
 Commands:
   check [dir]            Validate a policy folder (or one file) exactly as the server does (default ./policies).
-  test [dir]             Run the policy test suites (*.test.yaml) found below dir (default ./policies).
+  test [dir]             Run the policy test suites (*.test.yaml) below dir (default ./policies), or one suite file.
     --coverage           Also list the policies and triggers that no case fired.
+    --json               One JSON document: every suite and case, the totals (and the coverage).
   decide --input <file>  One decision for a POST /decide body (JSON; "-" reads stdin), explained.
   replay --policies <dir> --from <file|redis URL>
                          Decide recorded decisions again with another policy folder.
@@ -109,10 +116,10 @@ export async function run (argv: string[], io: Io): Promise<number> {
         return await check(positionals[0] ?? './policies', io, { json: values.json === true })
       }
       case 'test': {
-        const { values, positionals } = parse(rest, { coverage: { type: 'boolean' } }, 1)
+        const { values, positionals } = parse(rest, { coverage: { type: 'boolean' }, json: { type: 'boolean' }, policies: { type: 'string', short: 'p' } }, 1)
         if (values.help) { io.out(help); return EXIT.ok }
         const { testSuites } = await import('./test-suites.js')
-        return await testSuites(positionals[0] ?? './policies', { coverage: values.coverage === true }, io)
+        return await testSuites(positionals[0] ?? './policies', { coverage: values.coverage === true, json: values.json === true, policies: str(values.policies) }, io)
       }
       case 'replay': {
         const { values } = parse(rest, {
