@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process'
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { promisify } from 'node:util'
 import { pino } from 'pino'
 import { buildApp } from '../src/app.js'
@@ -50,7 +51,16 @@ const client = async (): Promise<Record<string, number>> => {
   return JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, number>
 }
 
+/** The longest wait of this (the server's) event loop, in ms: what a reload's main-thread part costs a request. */
+const loopDelay = (): { max: () => number } => {
+  const h = monitorEventLoopDelay({ resolution: 1 })
+  h.enable()
+  return { max: () => { h.disable(); return h.max / 1e6 } }
+}
+const quietLoop = loopDelay()
 const quiet = await client()
+const quietStall = quietLoop.max()
+const busyLoop = loopDelay()
 const reloads: number[] = []
 let stop = false
 const reloading = (async () => {
@@ -67,6 +77,7 @@ const reloading = (async () => {
 const busy = await client()
 stop = true
 await reloading
+const busyStall = busyLoop.max()
 await app.close()
 await loader.close()
 rmSync(dir, { recursive: true, force: true })
@@ -74,5 +85,5 @@ rmSync(dir, { recursive: true, force: true })
 const pick = (r: Record<string, number>): string => `p50 ${r.p50!.toFixed(2)} ms, p99 ${r.p99!.toFixed(2)} ms, max ${r.max!.toFixed(1)} ms, ${r.requests} requests, ${r.errors! + r.non2xx!} errors`
 console.log(`${policies} policies, ${rate} req/s for ${seconds} s (node ${process.version})`)
 console.log(`load: worker cold ${loadTimes.workerColdMs.toFixed(0)} ms, warm ${loadTimes.workerWarmMs.toFixed(0)} ms; main thread ${loadTimes.mainThreadMs.toFixed(0)} ms, warm ${loadTimes.mainThreadWarmMs.toFixed(0)} ms`)
-console.log(`/decide without reloads: ${pick(quiet)}`)
-console.log(`/decide with ${reloads.length} reloads (each ${reloads.map(r => r.toFixed(0)).join(', ')} ms): ${pick(busy)}`)
+console.log(`/decide without reloads: ${pick(quiet)}; longest event-loop stall ${quietStall.toFixed(1)} ms`)
+console.log(`/decide with ${reloads.length} reloads (each ${reloads.map(r => r.toFixed(0)).join(', ')} ms): ${pick(busy)}; longest event-loop stall ${busyStall.toFixed(1)} ms`)

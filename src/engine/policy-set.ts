@@ -47,14 +47,44 @@ const scopeKey = (tenant: string | undefined, application: string | undefined): 
 const PLAN_CACHE_LIMIT = 50_000
 
 export function buildPolicySet (policies: Policy[], assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
-  const byScope = new Map<string, ActionIndex<Policy>>()
-  for (const policy of policies) {
-    const key = scopeKey(policy.scope.tenant, policy.scope.application)
-    let index = byScope.get(key)
-    if (!index) { index = new ActionIndex(); byScope.set(key, index) }
-    for (const pattern of policy.actions) index.add(pattern, policy)
+  const builder = new PolicySetBuilder(policies)
+  while (builder.step(Infinity)) { /* one step indexes them all */ }
+  return builder.finish(assurance, ipLists, hash, learning)
+}
+
+/**
+ * Builds a set a few policies at a time, so that a caller on a busy thread can index a large
+ * set between other work (`step` until it returns false, then `finish`); `buildPolicySet` is
+ * the same build in one step. The engine sets no timer: when to pause is the caller's choice.
+ */
+export class PolicySetBuilder {
+  private readonly byScope = new Map<string, ActionIndex<Policy>>()
+  private readonly order = new Map<Policy, number>()
+  private next = 0
+
+  constructor (private readonly policies: Policy[]) {}
+
+  /** Indexes up to `count` more policies (in order); false once every policy is indexed. */
+  step (count: number): boolean {
+    const end = Math.min(this.policies.length, this.next + count)
+    for (; this.next < end; this.next++) {
+      const policy = this.policies[this.next]!
+      const key = scopeKey(policy.scope.tenant, policy.scope.application)
+      let index = this.byScope.get(key)
+      if (!index) { index = new ActionIndex(); this.byScope.set(key, index) }
+      for (const pattern of policy.actions) index.add(pattern, policy)
+      this.order.set(policy, this.next)
+    }
+    return this.next < this.policies.length
   }
-  const order = new Map(policies.map((p, i) => [p, i]))
+
+  finish (assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
+    if (this.next < this.policies.length) throw new Error('PolicySetBuilder.finish before every policy is indexed')
+    return assemble(this.policies, this.byScope, this.order, assurance, ipLists, hash, learning)
+  }
+}
+
+function assemble (policies: Policy[], byScope: Map<string, ActionIndex<Policy>>, order: Map<Policy, number>, assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
   // Plans depend only on (tenant, application, action): cache them, bounded.
   const cache = new Map<string, Plan>()
 

@@ -36,6 +36,15 @@ export function policyDigest (policy: Policy): string {
   return digest
 }
 
+/**
+ * Records a digest computed elsewhere for this policy object: the loading worker hashes its
+ * policies and the set rebuilt from them here keeps those digests, so that comparing a reload
+ * with the serving set does not hash 10,000 policies on the serving thread (~200 ms).
+ */
+export function rememberDigest (policy: Policy, digest: string): void {
+  digests.set(policy, digest)
+}
+
 export function setChanges (before: CompiledPolicySet, after: CompiledPolicySet, filesAfter: readonly string[]): SetChanges {
   const old = new Map(before.policies.map(p => [p.id, p]))
   const next = new Map(after.policies.map(p => [p.id, p]))
