@@ -4,6 +4,7 @@
  */
 import type { HistoryUpdate } from '../engine/learning.js'
 import type { HistorySnapshot } from '../engine/model.js'
+import type { Psd2Store } from './psd2.js'
 
 export interface SubjectKey {
   /** undefined = the default tenant, distinct from every named one. */
@@ -32,6 +33,8 @@ export interface HistoryRead {
 
 export interface HistoryStore {
   readonly kind: 'memory' | 'redis' | 'redis-cluster'
+  /** The payment state (spent linked SCAs, exemption counters, trusted payees, failed step-ups), in the same backend. */
+  readonly psd2: Psd2Store
   /** One round trip: the snapshot and/or the once-only state. */
   read: (key: SubjectKey, query: HistoryQuery, now: number) => Promise<HistoryRead>
   /** One round trip, atomic: writes the update, prunes entries older than `retentionDays`, applies the caps. */

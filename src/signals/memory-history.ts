@@ -1,10 +1,12 @@
 /**
  * The embedded history store: one instance only, bounded by per-subject caps, expiry and a
- * cap on the number of subjects (least recently used subjects are dropped first).
+ * cap on the number of subjects (least recently used subjects are dropped first). A subject's
+ * payment state (memory-psd2.ts) lives in the same entry, under the same cap.
  */
 import type { HistoryUpdate } from '../engine/learning.js'
 import type { Location } from '../engine/model.js'
 import { CAPS, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
+import { createMemoryPsd2Store, newPsd2Entry, type Psd2Entry } from './memory-psd2.js'
 
 interface Entry {
   devices: Map<string, number>
@@ -12,6 +14,7 @@ interface Entry {
   resources: Map<string, number>
   lastLocation: (Location & { at: number }) | undefined
   updatedAt: number
+  psd2: Psd2Entry | undefined
   /** The value of `moves` when this entry last moved to the recent end of the LRU order. */
   movedAt: number
 }
@@ -31,10 +34,10 @@ function prune (map: Map<string, number>, oldest: number): void {
   for (const [k, at] of map) if (at < oldest) map.delete(k)
 }
 
-/** Past this many live once-only marks, consumption fails (closed) rather than forget one. */
+/** Past this many live once-only marks (and, apart, spent SCA marks), consuming fails (closed) rather than forget one. */
 export const MAX_CONSUMED_MARKS = 1_000_000
 
-export function createMemoryHistoryStore (options: { maxSubjects: number, maxConsumedMarks?: number }): HistoryStore {
+export function createMemoryHistoryStore (options: { maxSubjects: number, maxConsumedMarks?: number, maxSpentMarks?: number }): HistoryStore {
   const subjects = new Map<string, Entry>()
   // Once-only marks live apart from the subjects: evicting a subject to stay under maxSubjects
   // must not forget that an authentication was used (that would allow a replay). Key: subject
@@ -67,15 +70,25 @@ export function createMemoryHistoryStore (options: { maxSubjects: number, maxCon
   const getOrCreate = (key: SubjectKey, now: number): Entry => {
     let entry = get(key)
     if (!entry) {
-      entry = { devices: new Map(), countries: new Map(), resources: new Map(), lastLocation: undefined, updatedAt: now, movedAt: ++moves }
+      entry = { devices: new Map(), countries: new Map(), resources: new Map(), lastLocation: undefined, updatedAt: now, psd2: undefined, movedAt: ++moves }
       subjects.set(keyOf(key), entry)
       while (subjects.size > options.maxSubjects) subjects.delete(subjects.keys().next().value!)
     }
     return entry
   }
 
+  const { clear: clearPsd2, ...psd2 } = createMemoryPsd2Store({
+    state: (key, now, create) => {
+      const entry = create ? getOrCreate(key, now) : get(key)
+      if (entry !== undefined && create) entry.psd2 ??= newPsd2Entry()
+      return entry?.psd2
+    },
+    id: keyOf
+  }, { maxSpentMarks: options.maxSpentMarks ?? MAX_CONSUMED_MARKS })
+
   return {
     kind: 'memory',
+    psd2,
     async read (key: SubjectKey, query: HistoryQuery, now: number): Promise<HistoryRead> {
       const entry = get(key)
       const out: HistoryRead = {}
@@ -121,6 +134,6 @@ export function createMemoryHistoryStore (options: { maxSubjects: number, maxCon
     },
 
     async ping () { return true },
-    async close () { subjects.clear(); consumed.clear() }
+    async close () { subjects.clear(); consumed.clear(); clearPsd2() }
   }
 }

@@ -9,16 +9,30 @@
  *                           l  -> JSON [at, latitude, longitude, accuracyKm, country|null, city|null]
  *                         EXPIRE = retention, renewed by every write.
  *   <ns>o:{h}:<authTime>  "1", SET NX EX: a consumed once-only authentication.
+ * The payment state (redis-psd2.ts), under the same tag:
+ *   <ns>px:{h}            hash n -> exempted payments since the last SCA, c -> their EUR cents;
+ *                         EXPIRE PSD2_TTL (400 days), renewed by every counted payment, deleted
+ *                         by a completed SCA.
+ *   <ns>pb:{h}            sorted set: trusted payee id -> when trusted (epoch seconds); at most
+ *                         PSD2_CAPS.trustedPayees (the oldest dropped); EXPIRE PSD2_TTL, renewed
+ *                         by every addition.
+ *   <ns>pf:{h}            list of failed step-up times (epoch seconds, ascending), at most
+ *                         PSD2_CAPS.failures; EXPIRE = the lockout window, renewed by every
+ *                         failure, deleted by a completed SCA.
+ *   <ns>ps:{h}:<authTime>:<txHash>  "1", SET NX EX ttl: a spent linked SCA.
  *   <ns>epoch             a random id, written once, never expiring (standalone Redis only): its
  *                         disappearance or change tells that Redis lost its data (below).
  * The `{h}` hash tag puts all keys of a subject in one slot (Lua works on Cluster) and, being a
  * digest, cannot be broken by a `}` in a tenant or subject id.
  *
+ * (Other stores share the namespace: the audit log uses `d:`, `e:` and `audit`.)
+ *
  * Size per subject (`MEMORY USAGE`, Redis 7): at most CAPS.devices + CAPS.countries +
  * CAPS.resources + 1 = 91 fields. A typical subject (5 hashed device ids, 3 countries, a location)
  * is ~350 bytes; a full one ~2.7 KB while every field and value is under 64 bytes (listpack), up
  * to ~15 KB with 200-character resource names (hashtable). A once-only key is ~100 bytes while
- * it lives.
+ * it lives. Payment state: the counters ~100 bytes, 200 trusted payees (64-character ids) ~20 KB,
+ * 20 failures ~250 bytes, a spent SCA key ~150 bytes while it lives.
  *
  * Every call is one round trip (a Lua script via EVALSHA, or SET) and rejects within the command
  * timeout when Redis is away or slow: the client never queues offline, and a deadline guards
@@ -28,7 +42,9 @@
  * replica) would forget consumed once-only authentications, and one could be used again while
  * it is still fresh. Every once-only read also reads the epoch key in the same script; when the
  * epoch this process saw is gone or changed, once-only state counts as unavailable (step-up)
- * for the window in which a consumed authentication could still be fresh (consumeTtl). A run_id
+ * for the window in which a consumed authentication could still be fresh (consumeTtl). Payment
+ * reads that ask about a linked SCA read the epoch the same way; a linked SCA authenticated before
+ * the loss was seen (plus PSD2_LOSS_MARGIN, the largest clock skew) counts as unavailable. A run_id
  * change alone is not a loss (a restart with AOF keeps the data), so the epoch is the signal.
  * Limits: a process that starts while Redis is already empty cannot tell a loss from a first
  * start, and on Redis Cluster (where the epoch key cannot share a slot with every subject) the
@@ -41,6 +57,7 @@ import type { RedisNode } from '../config.js'
 import type { HistoryUpdate } from '../engine/learning.js'
 import type { Location } from '../engine/model.js'
 import { CAPS, consumeTtl, isEmptyUpdate, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
+import { createRedisPsd2Store, definePsd2Commands, type Psd2Commands } from './redis-psd2.js'
 
 export interface RedisHistoryOptions {
   url?: string | undefined
@@ -121,7 +138,7 @@ return 0
 type Reply = Array<string | number | null>
 
 /** The part of ioredis's Redis and Cluster this store uses. */
-interface Client {
+interface Client extends Psd2Commands {
   status: string
   on: (event: 'error' | 'node error', listener: (err: Error) => void) => unknown
   once: (event: 'ready', listener: () => void) => unknown
@@ -227,20 +244,23 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
   if (kind === 'redis-cluster') client.on('node error', onError)
   client.defineCommand('historyRead', { lua: READ_LUA, numberOfKeys: 3 })
   client.defineCommand('historyRecord', { lua: RECORD_LUA, numberOfKeys: 1 })
+  definePsd2Commands(client)
 
   const hashKey = (h: string): string => `${ns}h:{${h}}`
   const onceKey = (h: string, authTime: number): string => `${ns}o:{${h}}:${authTime}`
   const epochKey = `${ns}epoch`
 
-  // Data-loss detection (see the file comment): the epoch this process has seen, and until when
-  // (seconds, the caller's clock) once-only state cannot be trusted after a loss was seen.
+  // Data-loss detection (see the file comment): the epoch this process has seen, and when (seconds,
+  // the caller's clock) it last saw it lost. Once-only state cannot be trusted for the once-only
+  // TTL after that; linked SCAs authenticated before it (plus a margin) can never be checked.
   const checksEpoch = kind === 'redis'
   let epoch: string | undefined
-  let untrustedUntil = -Infinity
+  let lostAt = -Infinity
+  const onceOnlyWindow = (ttl: number | undefined): number => Math.max(ttl ?? 0, consumeTtl(0))
   const noteEpoch = (seen: string, now: number, ttl: number | undefined): void => {
     if (epoch !== undefined && seen !== epoch) {
-      untrustedUntil = now + Math.max(ttl ?? 0, consumeTtl(0))
-      options.onDataLoss?.({ until: untrustedUntil })
+      lostAt = now
+      options.onDataLoss?.({ until: now + onceOnlyWindow(ttl) })
     }
     epoch = seen
   }
@@ -272,8 +292,19 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
     return Promise.race([result, deadline]).finally(() => clearTimeout(timer))
   }
 
+  const psd2 = createRedisPsd2Store({
+    client,
+    call,
+    ns,
+    subjectHash,
+    epoch: checksEpoch
+      ? { key: epochKey, candidate: randomUUID, note: (seen, now) => noteEpoch(seen, now, undefined), lostAt: () => lostAt }
+      : undefined
+  })
+
   return {
     kind,
+    psd2,
 
     async read (key: SubjectKey, query: HistoryQuery, now: number): Promise<HistoryRead> {
       if (!query.history && query.authTime === undefined) return {}
@@ -307,6 +338,7 @@ export function createRedisHistoryStore (options: RedisHistoryOptions): HistoryS
       }
       if (query.authTime !== undefined) {
         if (checkEpoch) noteEpoch(String(reply[2]), now, query.onceOnlyTtl)
+        const untrustedUntil = lostAt + onceOnlyWindow(query.onceOnlyTtl)
         if (now < untrustedUntil) {
           out.onceOnlyUnavailable = `history store lost its data (restarted empty?): once-only authentications cannot be checked for ${Math.ceil(untrustedUntil - now)} s`
         } else {

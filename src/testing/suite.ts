@@ -139,6 +139,12 @@ const failingStore = (inner: HistoryStore): HistoryStore => ({
   read: async () => { throw new Error('connection is closed (simulated outage)') },
   record: async () => { throw new Error('connection is closed (simulated outage)') },
   consume: async () => { throw new Error('connection is closed (simulated outage)') },
+  psd2: {
+    read: async () => { throw new Error('connection is closed (simulated outage)') },
+    exempt: async () => { throw new Error('connection is closed (simulated outage)') },
+    completeSca: async () => { throw new Error('connection is closed (simulated outage)') },
+    recordFailure: async () => { throw new Error('connection is closed (simulated outage)') }
+  },
   ping: async () => false
 })
 

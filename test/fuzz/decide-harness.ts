@@ -65,6 +65,12 @@ function countingHistory (inner: HistoryStore, c: Counters): HistoryStore {
     read: (...a) => inner.read(...a),
     record: (...a) => { c.writes++; return inner.record(...a) },
     consume: (...a) => { c.writes++; return inner.consume(...a) },
+    psd2: {
+      read: (...a) => inner.psd2.read(...a),
+      exempt: (...a) => { c.writes++; return inner.psd2.exempt(...a) },
+      completeSca: (...a) => { c.writes++; return inner.psd2.completeSca(...a) },
+      recordFailure: (...a) => { c.writes++; return inner.psd2.recordFailure(...a) }
+    },
     ping: () => inner.ping(),
     close: () => inner.close()
   }

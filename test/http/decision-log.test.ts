@@ -77,6 +77,12 @@ t.test('the fingerprint stays out of the log when the history store fails too', 
     read: async () => { throw new Error(`store down while reading ${SECRET.length} bytes`) },
     record: async () => { throw new Error('store down') },
     consume: async () => { throw new Error('store down') },
+    psd2: {
+      read: async () => { throw new Error('store down') },
+      exempt: async () => { throw new Error('store down') },
+      completeSca: async () => { throw new Error('store down') },
+      recordFailure: async () => { throw new Error('store down') }
+    },
     ping: async () => false,
     close: async () => {}
   }

@@ -12,7 +12,7 @@ t.teardown(() => geo.close())
 
 const OUTAGE = 'connect ECONNREFUSED 127.0.0.1:6379'
 
-/** Wraps a store; each operation rejects while its flag is set. */
+/** Wraps a store; each operation rejects while its flag is set (payment state: reads with `read`, completing an SCA with `consume`, other writes with `record`). */
 function faultyStore (inner: HistoryStore = createMemoryHistoryStore({ maxSubjects: 100 })): HistoryStore & { fail: { read: boolean, record: boolean, consume: boolean }, calls: string[] } {
   const fail = { read: false, record: false, consume: false }
   const calls: string[] = []
@@ -24,6 +24,12 @@ function faultyStore (inner: HistoryStore = createMemoryHistoryStore({ maxSubjec
     read: (...args) => { calls.push('read'); return fail.read ? down('read') : inner.read(...args) },
     record: (...args) => { calls.push('record'); return fail.record ? down('record') : inner.record(...args) },
     consume: (...args) => { calls.push('consume'); return fail.consume ? down('consume') : inner.consume(...args) },
+    psd2: {
+      read: (...args) => { calls.push('psd2.read'); return fail.read ? down('psd2.read') : inner.psd2.read(...args) },
+      exempt: (...args) => { calls.push('psd2.exempt'); return fail.record ? down('psd2.exempt') : inner.psd2.exempt(...args) },
+      completeSca: (...args) => { calls.push('psd2.completeSca'); return fail.consume ? down('psd2.completeSca') : inner.psd2.completeSca(...args) },
+      recordFailure: (...args) => { calls.push('psd2.recordFailure'); return fail.record ? down('psd2.recordFailure') : inner.psd2.recordFailure(...args) }
+    },
     ping: async () => !(fail.read || fail.record || fail.consume),
     close: () => inner.close()
   }
