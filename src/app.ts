@@ -226,7 +226,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   })
   registerAuthzenRoutes(app, service, access, apiGuard)
   const tenantsOf = (request: FastifyRequest): string[] | undefined => scopeOf(request, currentGateway(access).gateway)?.tenants
-  registerEventsRoute(app, { audit, now, guard: apiGuard, tenantsOf, limitSubject })
+  registerEventsRoute(app, { audit, now, guard: apiGuard, tenantsOf, limitSubject, onFailed: service.recordStepUpFailure })
   registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
   app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {
     reply.type(metrics.registry.contentType)

@@ -5,7 +5,8 @@
 import type { Logger } from 'pino'
 import { authTimeOf } from './engine/assurance.js'
 import { decide, type DecideOptions, type Decision } from './engine/decide.js'
-import type { Facts, GeoFact, HistoryFact, OnceOnlyFact, DecisionRequest } from './engine/model.js'
+import type { Facts, GeoFact, HistoryFact, OnceOnlyFact, DecisionRequest, Psd2Fact } from './engine/model.js'
+import type { CompiledPolicySet, Plan } from './engine/policy-set.js'
 import { consumeTtl, isEmptyUpdate, type HistoryStore, type SubjectKey } from './signals/history.js'
 import type { GeoLookup } from './signals/geo.js'
 import type { PolicyHolder } from './policy/load.js'
@@ -32,7 +33,7 @@ export interface DecisionRecord {
   durationMs: number
   at: number
   /** What the engine decided with, for the audit record (replay): geo and IP lists `skipped`/null when not looked up. */
-  facts: Pick<Facts, 'history' | 'onceOnly'> & { geo: GeoFact | { status: 'skipped' }, ipLists: string[] | null }
+  facts: Pick<Facts, 'history' | 'onceOnly' | 'psd2'> & { geo: GeoFact | { status: 'skipped' }, ipLists: string[] | null }
   /** Context keys the audit record drops (`assurance.audit.redactContext`). */
   redactContext: readonly string[]
 }
@@ -46,6 +47,23 @@ export interface DecisionResult {
 export interface DecisionService {
   /** `{ trace: true }` returns the engine's trace on the decision (explanations, coverage); the HTTP route does not ask. */
   decide: (request: DecisionRequest, options?: DecideOptions) => Promise<DecisionResult>
+  /**
+   * A step-up this service asked for failed (`auth.step_up_failed`): remembered for the lockout of
+   * the policies that have one (docs/psd2.md). Rejects when the store cannot record it.
+   */
+  recordStepUpFailure: (subject: SubjectKey) => Promise<void>
+}
+
+/** The widest lockout window of a set (0 = no policy locks out), computed once per set. */
+const lockoutWindows = new WeakMap<CompiledPolicySet, number>()
+export function widestLockout (set: CompiledPolicySet): number {
+  let w = lockoutWindows.get(set)
+  if (w === undefined) {
+    w = 0
+    for (const p of set.policies) if (p.lockout && p.lockout.window > w) w = p.lockout.window
+    lockoutWindows.set(set, w)
+  }
+  return w
 }
 
 /** A fixed phrase for callers; the raw error goes to the log only (it may name internals). */
@@ -62,7 +80,30 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
     logger.warn({ operation, err: String((err as Error)?.message ?? err).split('\n')[0] }, 'history store error: failing closed')
   }
 
+  /** The PSD2 state the plan's payment and lockout policies read; a store failure is a fact they fail closed on. */
+  const readPsd2 = async (plan: Plan, request: DecisionRequest, key: SubjectKey, now: number, authTime: number | undefined): Promise<Psd2Fact> => {
+    const needs = plan.needs.psd2!
+    const tx = request.transaction
+    try {
+      const state = await deps.history.psd2.read(key, {
+        ...(needs.bound && tx && authTime !== undefined && request.tokenVerified === true ? { linked: { authTime, txHash: tx.hash } } : {}),
+        ...(needs.payee && tx ? { payeeId: tx.payeeId } : {}),
+        ...(needs.lockoutWindow > 0 ? { lockoutWindow: needs.lockoutWindow } : {})
+      }, now)
+      return { status: 'found', state }
+    } catch (err) {
+      storeError('psd2.read', err)
+      return { status: 'unavailable', reason: `history store ${describe(err)}` }
+    }
+  }
+
   return {
+    async recordStepUpFailure (subject) {
+      const window = widestLockout(deps.policies.current)
+      if (window === 0) return
+      await deps.history.psd2.recordFailure(subject, deps.now() / 1000, window)
+    },
+
     async decide (request, options) {
       const started = performance.now()
       const nowMs = deps.now()
@@ -104,6 +145,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
       }
 
       const facts: Facts = { request, geo, history, ipLists, onceOnly }
+      if (plan.needs.psd2) facts.psd2 = await readPsd2(plan, request, key, now, authTime)
       let decision = decide(set, plan, facts, now, options)
 
       if (decision.decision === 'allow' && decision.consumes) {
@@ -117,6 +159,27 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
           retry = { status: 'unavailable', reason: `history store ${describe(err)}` }
         }
         if (retry) { decision = decide(set, plan, { ...facts, onceOnly: retry }, now, options); facts.onceOnly = retry }
+      }
+
+      if (decision.decision === 'allow' && decision.psd2) {
+        // PSD2 writes are the gate: spending the linked SCA (or counting the exemption) atomically
+        // decides which of concurrent requests is allowed; a lost race or a store failure decides again.
+        let retry: Psd2Fact | undefined
+        const state = facts.psd2?.status === 'found' ? facts.psd2.state : undefined
+        const { sca, exempt } = decision.psd2
+        try {
+          if (sca) {
+            if (!(await deps.history.psd2.completeSca(key, sca, now)) && state) retry = { status: 'found', state: { ...state, linkedConsumed: true } }
+          } else if (exempt) {
+            const counted = await deps.history.psd2.exempt(key, exempt.limit ? { cents: exempt.cents, limit: exempt.limit } : { cents: exempt.cents }, now)
+            if (!counted && state && exempt.limit) retry = { status: 'found', state: { ...state, exempted: { count: exempt.limit.count, cents: exempt.limit.cents } } }
+            else if (!counted) retry = { status: 'unavailable', reason: 'exemption not counted' }
+          }
+        } catch (err) {
+          storeError(sca ? 'completeSca' : 'exempt', err)
+          retry = { status: 'unavailable', reason: `history store ${describe(err)}` }
+        }
+        if (retry) { facts.psd2 = retry; decision = decide(set, plan, facts, now, options) }
       }
 
       if (decision.decision === 'allow' && decision.learn && !isEmptyUpdate(decision.learn)) {
@@ -143,7 +206,7 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
       }, 'decision')
       deps.onDecision?.({
         decisionId, policyRevision, request, decision, durationMs, at: nowMs,
-        facts: { geo: geoLooked || request.ip === undefined ? geo : { status: 'skipped' }, history, ipLists: ipListsLooked || request.ip === undefined ? ipLists : null, onceOnly: facts.onceOnly },
+        facts: { geo: geoLooked || request.ip === undefined ? geo : { status: 'skipped' }, history, ipLists: ipListsLooked || request.ip === undefined ? ipLists : null, onceOnly: facts.onceOnly, ...(facts.psd2 ? { psd2: facts.psd2 } : {}) },
         redactContext: set.assurance.audit.redactContext
       })
       return { decisionId, policyRevision, decision }

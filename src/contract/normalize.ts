@@ -6,6 +6,7 @@ import { badRequest } from '../errors.js'
 import { sha256 } from '../ids.js'
 import type { Assurance, DecisionRequest } from '../engine/model.js'
 import type { DecideBody } from './schemas.js'
+import { parseTransaction } from './transaction.js'
 
 const MAX_CONTEXT_DEPTH = 4
 /** Real tokens nest a few levels (cnf, authorization_details, address); conditions read claims recursively. */
@@ -58,6 +59,8 @@ export function normalizeDecideBody (body: DecideBody, assurance: Assurance): De
   const context = body.context ?? {}
   if (deeperThan(context, MAX_CONTEXT_DEPTH)) throw badRequest('context', `nesting deeper than ${MAX_CONTEXT_DEPTH} levels`)
   const subjectId = (fromSubject ?? fromClaims)!
+  const tx = context.transaction as Parameters<typeof parseTransaction>[0] | undefined
+  const transaction = tx === undefined ? undefined : parseTransaction(tx, body.tenant, subjectId)
   return {
     action: body.action,
     tenant: body.tenant,
@@ -68,6 +71,7 @@ export function normalizeDecideBody (body: DecideBody, assurance: Assurance): De
     ip: body.ip,
     deviceId: body.device?.fingerprint === undefined ? undefined : hashDevice(body.device.fingerprint, body.tenant, subjectId),
     resource: body.resource,
-    context
+    context,
+    ...(transaction ? { transaction } : {})
   }
 }

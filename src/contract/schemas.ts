@@ -72,7 +72,29 @@ export const decideRequestSchema = {
       type: 'object',
       maxProperties: 64,
       description: 'Free-form facts for policy conditions (at most 64 keys, nesting depth 4).',
-      properties: { riskScore: { type: 'number', minimum: 0, maximum: 1 } }
+      properties: {
+        riskScore: { type: 'number', minimum: 0, maximum: 1 },
+        transaction: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['amount', 'currency', 'payee'],
+          description: 'The payment a PSD2 policy (require.bind: transaction) links the authentication to.',
+          properties: {
+            amount: { type: 'string', pattern: '^(0|[1-9][0-9]{0,10})(\\.[0-9]{1,4})?$', description: 'A decimal string (not a JSON number): up to 11 digits and 4 decimals.', examples: ['42.50'] },
+            currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 code.', examples: ['EUR'] },
+            payee: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['name', 'iban'],
+              properties: {
+                name: shortString(140, 'The creditor name.'),
+                iban: { type: 'string', minLength: 15, maxLength: 64, pattern: '^[A-Za-z0-9 ]+$', description: 'The creditor IBAN; spaces and case do not matter, the check digits must be right.' }
+              }
+            },
+            trustPayee: { type: 'boolean', description: 'Add the payee to the user\'s trusted beneficiaries when this payment is strongly authenticated.' }
+          }
+        }
+      }
     }
   }
 } as const
@@ -108,7 +130,12 @@ export const decisionSchema = {
         factors: { type: 'array', items: { type: 'string' } },
         maxAge: { type: 'integer' },
         acrValues: { type: 'array', items: { type: 'string' } },
-        scopes: { type: 'array', items: { type: 'string' }, description: 'OAuth scopes the new token must hold, every one.' }
+        scopes: { type: 'array', items: { type: 'string' }, description: 'OAuth scopes the new token must hold, every one.' },
+        authorizationDetails: {
+          type: 'array',
+          description: 'PSD2 dynamic linking: the RFC 9396 authorization_details the client must request (payment_initiation).',
+          items: { type: 'object', additionalProperties: true }
+        }
       }
     },
     challenge: {
@@ -130,7 +157,8 @@ export const decisionSchema = {
           outcome: { type: 'string', enum: ['step_up', 'satisfied', 'deny'] },
           detail: { type: 'string' },
           figures,
-          unmet: { type: 'array', items: { type: 'string' } }
+          unmet: { type: 'array', items: { type: 'string' } },
+          exemption: { type: 'string', enum: ['lowValue', 'trustedBeneficiary', 'tra'], description: 'The PSD2 exemption that replaced strong customer authentication.' }
         }
       }
     },

@@ -230,7 +230,11 @@ export function isDpopBound (claims: Record<string, unknown>, dpopBound: boolean
   return cnf !== null && typeof cnf === 'object' && typeof (cnf as Record<string, unknown>).jkt === 'string'
 }
 
-export type Unmet = 'aal' | 'factor' | 'freshness' | 'consumed' | 'scope'
+/**
+ * What a session lacks. `verified_token` and `authorization_details` are PSD2 dynamic linking:
+ * the claims did not come from a verified token, or its authorization_details do not name the payment.
+ */
+export type Unmet = 'aal' | 'factor' | 'freshness' | 'consumed' | 'scope' | 'verified_token' | 'authorization_details'
 
 /** The kinds of unmet that another authentication answers (a scope is asked for, not authenticated). */
 export const isAssuranceUnmet = (u: Unmet): boolean => u !== 'scope'

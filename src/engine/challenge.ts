@@ -92,6 +92,11 @@ export function unmetHeader (description: string, scheme: Scheme = 'Bearer'): st
   return `${scheme} error="unmet_authentication_requirements", error_description=${quoted(safeDescription(description, GENERIC_UNMET))}`
 }
 
+/** PSD2 lockout (RTS Art. 4(3)(d)): too many failed step-ups; an RFC 6750-style error, status 403. */
+export function lockedHeader (description: string, scheme: Scheme = 'Bearer'): string {
+  return `${scheme} error="temporarily_locked", error_description=${quoted(safeDescription(description, 'Too many failed attempts.'))}`
+}
+
 export function invalidTokenHeader (description: string, scheme: Scheme = 'Bearer'): string {
   return `${scheme} error="invalid_token", error_description=${quoted(safeDescription(description, GENERIC_INVALID_TOKEN))}`
 }

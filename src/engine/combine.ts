@@ -10,6 +10,7 @@ import { isAssuranceUnmet, isDpopBound, isFresh, type Session, type Unmet } from
 import { acrValuesFor, GENERIC_STEP_UP, insufficientScopeHeader, stepUpHeader, unmetHeader, type Scheme } from './challenge.js'
 import type { Decision, MergeTrace, Reason, RequiredAuthentication } from './decide.js'
 import type { Assurance, Facts, Policy } from './model.js'
+import { authorizationDetailsFor } from './psd2.js'
 
 export type StepUpOutcome = Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> & {
   /** Why a step-up became a deny, when it says more than the policies' own reasons. */
@@ -58,7 +59,10 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
   const scopes = new Set<string>()
   let assuranceUnmet = false
   let scopeUnmet = false
+  let bound = false
+  let linkUnmet = false
   for (const p of policies) {
+    if (p.bind === 'transaction') bound = true
     if (p.require.aal > aal) aal = p.require.aal
     if (p.require.maxAge < maxAge) maxAge = p.require.maxAge
     if (p.require.factors !== null) {
@@ -67,6 +71,7 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
     }
     for (const s of p.require.scopes) scopes.add(s)
     for (const u of unmetOf(p)) {
+      if (u === 'verified_token' || u === 'authorization_details' || u === 'consumed') linkUnmet ||= p.bind === 'transaction'
       if (isAssuranceUnmet(u)) assuranceUnmet = true
       else scopeUnmet = true
     }
@@ -78,6 +83,9 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
   const acrValues = acrValuesFor(aal, factors.length > 0 ? factors : reachable, assurance, allowed === null ? null : [...allowed])
   const required: RequiredAuthentication = { aal, factors, maxAge, acrValues }
   if (scopes.size > 0) required.scopes = [...scopes]
+  // PSD2: a bound policy in the merge needs the new token to name the payment (RFC 9396).
+  const tx = facts.request.transaction
+  if (bound && tx !== undefined) required.authorizationDetails = authorizationDetailsFor(tx)
   const scheme: Scheme = isDpopBound(facts.request.claims, facts.request.dpopBound) ? 'DPoP' : 'Bearer'
   const merge: MergeTrace = { aal, factors: allowed === null ? null : [...allowed], maxAge, onceOnly: maxAge === 0, policies: policies.map(p => p.id) }
   if (scopes.size > 0) merge.scopes = [...scopes]
@@ -100,7 +108,8 @@ export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => rea
   }
   // No futile challenge: asking for an acr the session already holds, with no max_age forcing
   // a new authentication, cannot give a session that satisfies the requirement.
-  if (assuranceUnmet && session.acr !== undefined && acrValues.includes(session.acr) && maxAge > 0 && isFresh(session, maxAge, assurance.clockSkew)) {
+  // A missing dynamic link is answered by a new authorization naming the payment, whatever the acr.
+  if (assuranceUnmet && !linkUnmet && session.acr !== undefined && acrValues.includes(session.acr) && maxAge > 0 && isFresh(session, maxAge, assurance.clockSkew)) {
     const what = allowed === null ? `aal ${aal}` : `aal ${aal}, factors ${list(allowed)}`
     return deny(FUTILE_MESSAGE, [], {
       policy: strictest.id,

@@ -3,20 +3,24 @@
  * facts gathered for it and the time, it returns what to answer and what history may learn.
  */
 import { evaluateSession, expiredAt, isDpopBound, unmetBy, type Session, type Unmet } from './assurance.js'
-import { invalidTokenDecision } from './challenge.js'
+import { invalidTokenDecision, lockedHeader } from './challenge.js'
 import { stepUp } from './combine.js'
 import { learnFrom, type HistoryUpdate } from './learning.js'
-import type { Assurance, Facts, Policy, TriggerKind } from './model.js'
+import type { Assurance, ExemptionKind, Facts, Policy, TriggerKind } from './model.js'
 import { needsOf } from './needs.js'
 import type { CompiledPolicySet, Plan } from './policy-set.js'
 import { RiskEvaluator, type TriggerResult } from './risk.js'
+import { bindUnmet, exemptionFor, LOCKED_MESSAGE, lockedOut, type ExemptionResult } from './psd2.js'
 
 export type Outcome = 'step_up' | 'satisfied' | 'deny'
 export type DecisionKind = 'allow' | 'step_up' | 'deny'
 export type AuditEvent = 'auth.step_up_initiated' | 'auth.step_up_skipped' | 'auth.access_denied' | 'auth.allowed'
 
-/** A trigger that fired, `token` (the token is no session) or `challenge` (a step-up that cannot help). */
-export type ReasonSource = TriggerKind | 'token' | 'challenge'
+/**
+ * A trigger that fired, `token` (the token is no session), `challenge` (a step-up that cannot
+ * help), `transaction` (a bound policy and no `context.transaction`) or `lockout` (too many failed step-ups).
+ */
+export type ReasonSource = TriggerKind | 'token' | 'challenge' | 'transaction' | 'lockout'
 
 export interface Reason {
   policy: string
@@ -26,6 +30,8 @@ export interface Reason {
   figures?: Record<string, unknown>
   /** For `step_up`: what the session lacks. */
   unmet?: Unmet[]
+  /** A PSD2 exemption that satisfied the policy without an SCA. */
+  exemption?: ExemptionKind
 }
 
 /** One trigger of a policy as the engine evaluated it; `error`: its facts were missing or it failed, so it fired (fails closed). */
@@ -51,6 +57,10 @@ export interface PolicyTrace {
   outcome: 'not_fired' | 'step_up' | 'satisfied' | 'deny' | 'overridden'
   /** What the session lacks, when a fired step-up policy is not satisfied. */
   unmet?: string[]
+  /** A PSD2 exemption satisfied it (outcome `satisfied`), with its figures; or why none did (`exemptionDetail`). */
+  exemption?: ExemptionKind
+  exemptionFigures?: Record<string, unknown>
+  exemptionDetail?: string
 }
 
 /** How the unsatisfied step-up policies combined into one requirement. */
@@ -77,6 +87,16 @@ export interface RequiredAuthentication {
   acrValues: string[]
   /** OAuth scopes the new token must hold (all of them), when a policy requires scopes. */
   scopes?: string[]
+  /** PSD2 dynamic linking: the RFC 9396 authorization_details the client must request. */
+  authorizationDetails?: Array<Record<string, unknown>>
+}
+
+/** PSD2 writes an `allow` relies on; the caller makes them atomically, and decides again when one fails. */
+export interface Psd2Writes {
+  /** Spend the linked SCA (once per subject, auth_time, transaction); resets exemptions and failures. */
+  sca?: { authTime: number, txHash: string, ttl: number, trustPayeeId?: string }
+  /** Count an exempted payment (lowValue: only within `limit`). */
+  exempt?: { kind: ExemptionKind, cents: number, limit?: { count: number, cents: number } }
 }
 
 export interface Decision {
@@ -93,6 +113,8 @@ export interface Decision {
   policies: string[]
   /** A once-only authentication this `allow` relies on: the caller must consume it atomically. */
   consumes?: { authTime: number }
+  /** PSD2 writes this `allow` relies on (only ever set on `allow`). */
+  psd2?: Psd2Writes
   /** What history may learn from this decision (only ever set on `allow`). */
   learn?: HistoryUpdate
   /** Only when asked for (`decide(..., { trace: true })`). */
@@ -126,6 +148,9 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   const unmetByPolicy = new Map<Policy, Unmet[]>()
   let anyUnmet = false
   let consumes: Decision['consumes']
+  const psd2: Psd2Writes = {}
+  const extraReasons: Reason[] = []
+  let noTransaction = false
 
   for (const policy of plan.enforced) {
     const { entry, fired } = fire(policy, risk, vars, facts)
@@ -134,12 +159,21 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     if (policy.effect === 'deny') {
       entry.outcome = 'deny'
       denies.push(policy)
+    } else if (policy.bind === 'transaction' && facts.request.transaction === undefined) {
+      // A payment cannot be linked to nothing: fails closed, naming the field.
+      entry.outcome = 'deny'
+      denies.push(policy)
+      noTransaction = true
+      extraReasons.push({ policy: policy.id, trigger: 'transaction', outcome: 'deny', detail: 'context.transaction: required by this policy (require.bind: transaction)' })
     } else {
-      const unmet = unmetOf(policy, session, facts, assurance)
+      const { unmet, exemption, sca } = evaluateStepUp(policy, entry, session, facts, assurance)
       entry.outcome = unmet.length > 0 ? 'step_up' : 'satisfied'
       stepUps.push(policy)
       unmetByPolicy.set(policy, unmet)
-      if (unmet.length > 0) { entry.unmet = unmet; anyUnmet = true } else if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
+      if (unmet.length > 0) { entry.unmet = unmet; anyUnmet = true; continue }
+      if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
+      if (sca) psd2.sca = { ...sca, ttl: Math.max(sca.ttl, psd2.sca?.ttl ?? 0) }
+      if (exemption && !psd2.exempt) psd2.exempt = { kind: exemption.kind, cents: exemption.cents, ...(exemption.limit ? { limit: exemption.limit } : {}) }
     }
   }
 
@@ -147,8 +181,8 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     const { entry, fired } = fire(policy, risk, vars, facts)
     traced.push(entry)
     if (!fired) continue
-    if (policy.effect === 'deny') { entry.outcome = 'deny'; continue }
-    const unmet = unmetOf(policy, session, facts, assurance)
+    if (policy.effect === 'deny' || (policy.bind === 'transaction' && facts.request.transaction === undefined)) { entry.outcome = 'deny'; continue }
+    const { unmet } = evaluateStepUp(policy, entry, session, facts, assurance)
     if (unmet.length === 0) { entry.outcome = 'satisfied'; continue }
     entry.unmet = unmet
     // What it would decide alone: a requirement no enrolled factor can meet (or a futile challenge) is a deny.
@@ -170,7 +204,7 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   const decision: Decision = {
     decision: 'allow',
     event: fired.length > 0 ? 'auth.step_up_skipped' : 'auth.allowed',
-    reasons: reasonsOf(trace),
+    reasons: extraReasons.length > 0 ? [...reasonsOf(trace), ...extraReasons] : reasonsOf(trace),
     reportOnly: reportOnlyOf(trace),
     policies: fired,
     session: session.authAge !== undefined ? { aal: session.aal, authAge: session.authAge, factors } : { aal: session.aal, factors }
@@ -181,11 +215,28 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   if (denies.length > 0) {
     decision.decision = 'deny'
     decision.event = 'auth.access_denied'
-    decision.message = denies.find(p => p.message)?.message ?? GENERIC_DENY
+    decision.message = denies.find(p => p.effect === 'deny' && p.message)?.message ?? (noTransaction ? NO_TRANSACTION : GENERIC_DENY)
     decision.challenge = { status: 403 }
     return decision
   }
   if (anyUnmet) {
+    // PSD2 lockout: a subject with too many recent failed step-ups gets no new prompt.
+    for (const policy of stepUps) {
+      const locked = unmetByPolicy.get(policy)!.length > 0 ? lockedOut(policy, facts, now) : undefined
+      if (!locked) continue
+      decision.decision = 'deny'
+      decision.event = 'auth.access_denied'
+      decision.message = LOCKED_MESSAGE
+      decision.challenge = { status: 403, wwwAuthenticate: lockedHeader(LOCKED_MESSAGE, isDpopBound(claims, facts.request.dpopBound) ? 'DPoP' : 'Bearer') }
+      decision.reasons.push({
+        policy: policy.id,
+        trigger: 'lockout',
+        outcome: 'deny',
+        detail: `${locked.failures} failed step-ups within ${policy.lockout!.window} s: locked until ${new Date(locked.until * 1000).toISOString()}`,
+        figures: { failures: locked.failures, attempts: policy.lockout!.attempts, window: policy.lockout!.window, retryAfter: Math.max(1, Math.ceil(locked.until - now)) }
+      })
+      return decision
+    }
     // One prompt per action: every fired step-up policy, satisfied or not, joins the merge.
     const { reason, merge, ...outcome } = stepUp(stepUps, p => unmetByPolicy.get(p)!, session, facts, assurance, set.challengeHeaders)
     trace.merge = merge
@@ -194,6 +245,8 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   }
 
   if (consumes) decision.consumes = consumes
+  if (psd2.sca) decision.psd2 = { sca: psd2.sca }
+  else if (psd2.exempt) decision.psd2 = { exempt: psd2.exempt }
   if (facts.history.status === 'found') {
     decision.learn = learnFrom(facts, facts.history.snapshot, set.learning.forTenant(facts.request.tenant), session, risk, assurance, now)
   }
@@ -210,7 +263,9 @@ export function reasonsOf (trace: DecisionTrace): Reason[] {
       const reason: Reason = { policy: p.policy, trigger: t.kind, outcome: p.outcome }
       if (t.detail !== undefined) reason.detail = t.detail
       if (t.figures !== undefined) reason.figures = t.figures
+      if (p.exemptionFigures !== undefined) reason.figures = { ...reason.figures, ...p.exemptionFigures }
       if (p.unmet !== undefined) reason.unmet = p.unmet as Unmet[]
+      if (p.exemption !== undefined) reason.exemption = p.exemption
       reasons.push(reason)
     }
   }
@@ -286,6 +341,30 @@ function failedFacts (trigger: Policy['triggers'][number], facts: Facts): boolea
 function unavailableFor (reads: ReadonlySet<string>, risk: RiskEvaluator): string | undefined {
   if (!reads.has('signals') && !reads.has('geo')) return undefined
   return risk.failureFor(reads)
+}
+
+const NO_TRANSACTION = 'This payment cannot be authorized: the request names no transaction.'
+
+/**
+ * What a fired step-up policy lacks. For a bound policy (PSD2) also the dynamic link, and, when an
+ * SCA is missing, the exemption that replaces it (recorded on the trace entry); a satisfied
+ * bound policy names the SCA to spend.
+ */
+function evaluateStepUp (policy: Policy, entry: PolicyTrace, session: Session, facts: Facts, assurance: Assurance): { unmet: Unmet[], exemption?: ExemptionResult, sca?: { authTime: number, txHash: string, ttl: number, trustPayeeId?: string } } {
+  const unmet = unmetOf(policy, session, facts, assurance)
+  const tx = facts.request.transaction
+  if (policy.bind !== 'transaction' || tx === undefined) return { unmet }
+  for (const u of bindUnmet(session, facts, tx)) if (!unmet.includes(u)) unmet.push(u)
+  if (unmet.length === 0) {
+    const sca = { authTime: session.authTime!, txHash: tx.hash, ttl: policy.require.maxAge + 2 * assurance.clockSkew + 60 }
+    return { unmet, sca: tx.trustPayee ? { ...sca, trustPayeeId: tx.payeeId } : sca }
+  }
+  if (unmet.includes('scope') || !policy.exemptions) return { unmet }
+  const exemption = exemptionFor(policy, tx, facts)
+  if ('none' in exemption) { entry.exemptionDetail = exemption.none; return { unmet } }
+  entry.exemption = exemption.kind
+  entry.exemptionFigures = exemption.figures
+  return { unmet: [], exemption }
 }
 
 function unmetOf (policy: Policy, session: Session, facts: Facts, assurance: Assurance): Unmet[] {

@@ -103,6 +103,26 @@ export interface Requirement {
   scopes: readonly string[]
 }
 
+/** PSD2 exemptions from strong customer authentication (amounts in EUR cents). */
+export interface Exemptions {
+  /** Low-value payments: at most `maxAmount` each, while fewer than `maxCount` payments and at most `maxTotal` were exempted since the last SCA. */
+  lowValue?: { maxAmount: number, maxCount: number, maxTotal: number }
+  /** Payees the subject trusted in an SCA-authenticated payment. */
+  trustedBeneficiary: boolean
+  /** Transaction risk analysis: at most `maxAmount`, and `context.riskScore` below `riskScoreBelow`. */
+  tra?: { maxAmount: number, riskScoreBelow: number }
+  /** EUR value of one unit of another currency; a currency not listed gets no exemption. */
+  conversion: Readonly<Record<string, number>>
+}
+
+export type ExemptionKind = 'lowValue' | 'trustedBeneficiary' | 'tra'
+
+/** Failed step-ups that lock a subject out of step-ups: `attempts` within `window` seconds. */
+export interface Lockout {
+  attempts: number
+  window: number
+}
+
 export interface Policy {
   id: string
   description: string | undefined
@@ -119,6 +139,10 @@ export interface Policy {
   message: string | undefined
   mode: Mode
   needs: SignalNeeds
+  /** `require.bind: transaction`: only a verified token whose authorization_details name this payment satisfies it, once. */
+  bind?: 'transaction'
+  exemptions?: Exemptions
+  lockout?: Lockout
 }
 
 export interface Location {
@@ -158,6 +182,40 @@ export type OnceOnlyFact =
   | { status: 'unavailable', reason: string }
   | { status: 'found', consumed: boolean }
 
+/** `context.transaction`, validated and normalized (docs/psd2.md). */
+export interface Transaction {
+  /** The decimal string as the caller sent it. */
+  amount: string
+  /** The amount in units of 1/10,000 of the currency (exact). */
+  scaled: number
+  currency: string
+  payee: { name: string, iban: string }
+  /** Add the payee to the trusted beneficiaries when this payment is SCA-authenticated. */
+  trustPayee: boolean
+  /** Digest of amount (canonical), currency, payee name and IBAN: what one SCA pays. */
+  hash: string
+  /** Digest of the IBAN salted with tenant and subject: how the trusted list names the payee. */
+  payeeId: string
+}
+
+/** What the history store knows for PSD2 (docs/psd2.md). */
+export interface Psd2Facts {
+  /** The linked SCA (auth_time, transaction) was already spent; undefined when not asked or not known. */
+  linkedConsumed?: boolean
+  /** Set instead of `linkedConsumed` when the store cannot tell (it lost its data recently): why. */
+  linkedUnavailable?: string
+  trustedPayee?: boolean
+  /** Payments exempted since the last SCA (EUR cents). */
+  exempted: { count: number, cents: number }
+  /** Failed step-ups within the widest lockout window, epoch seconds ascending. */
+  failures: number[]
+}
+
+export type Psd2Fact =
+  | { status: 'skipped' }
+  | { status: 'unavailable', reason: string }
+  | { status: 'found', state: Psd2Facts }
+
 /** The normalized request: validated and with the subject resolved. */
 export interface DecisionRequest {
   action: string
@@ -171,6 +229,10 @@ export interface DecisionRequest {
   deviceId: string | undefined
   resource: string | undefined
   context: Record<string, unknown>
+  /** `context.transaction`, normalized; undefined when the request names none. */
+  transaction?: Transaction
+  /** The claims come from a token the service verified (not from the caller). */
+  tokenVerified?: boolean
   /** What the token's issuer declares (acr meanings, step-up claim); set by the token verifier only. */
   issuer?: IssuerAssurance
   /** The token is DPoP-bound (RFC 9449): challenges use the DPoP scheme. Set by the token verifier. */
@@ -184,4 +246,6 @@ export interface Facts {
   /** Names of the IP lists the address is in. */
   ipLists: string[]
   onceOnly: OnceOnlyFact
+  /** Absent = skipped (no PSD2 policy applies). */
+  psd2?: Psd2Fact
 }

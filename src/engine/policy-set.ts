@@ -20,7 +20,17 @@ export interface Plan {
   report: Policy[]
   /** Policies that match the request but are replaced by an override, with the id of the winner. */
   overridden: Array<{ policy: Policy, by: string }>
-  needs: SignalNeeds & { onceOnly: boolean }
+  needs: SignalNeeds & { onceOnly: boolean, psd2?: Psd2Needs }
+}
+
+/** What PSD2 state the applying policies read (undefined when none is a payment or lockout policy). */
+export interface Psd2Needs {
+  /** A bound policy applies: the linked SCA's state and the exemption counters. */
+  bound: boolean
+  /** An exemption for trusted beneficiaries applies. */
+  payee: boolean
+  /** The widest lockout window of the applying policies (0 = none). */
+  lockoutWindow: number
 }
 
 export interface CompiledPolicySet {
@@ -112,7 +122,8 @@ function assemble (policies: Policy[], byScope: Map<string, ActionIndex<Policy>>
     }
     // Report-only policies too: what they report must be what they would decide.
     needs.onceOnly = applying.some(p => p.effect === 'step_up' && p.require.maxAge === 0)
-    return { enforced, report, overridden: overriddenHere, needs }
+    const psd2 = psd2NeedsOf(applying)
+    return { enforced, report, overridden: overriddenHere, needs: psd2 ? { ...needs, psd2 } : needs }
   }
 
   return {
@@ -158,4 +169,16 @@ function overridden (candidates: Policy[]): Map<string, string> {
     for (const p of overriders) if (p.specificity < best) removed.set(p.id, winner)
   }
   return removed
+}
+
+function psd2NeedsOf (policies: readonly Policy[]): Psd2Needs | undefined {
+  let needs: Psd2Needs | undefined
+  for (const p of policies) {
+    if (p.bind === undefined && p.lockout === undefined) continue
+    needs ??= { bound: false, payee: false, lockoutWindow: 0 }
+    if (p.bind === 'transaction') needs.bound = true
+    if (p.exemptions?.trustedBeneficiary === true) needs.payee = true
+    if (p.lockout && p.lockout.window > needs.lockoutWindow) needs.lockoutWindow = p.lockout.window
+  }
+  return needs
 }

@@ -6,10 +6,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ApiError } from '../errors.js'
 import type { SubjectLimiter } from './rate-limit.js'
+import type { SubjectKey } from '../signals/history.js'
 
 interface EventBody { decisionId: string, event: 'auth.step_up_completed' | 'auth.step_up_failed', detail?: string }
 
-export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[], tenantsOf?: (request: FastifyRequest) => string[] | undefined, limitSubject?: SubjectLimiter }): void {
+export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[], tenantsOf?: (request: FastifyRequest) => string[] | undefined, limitSubject?: SubjectLimiter, onFailed?: (subject: SubjectKey) => Promise<void> }): void {
   app.post<{ Body: EventBody }>('/events', {
     onRequest: deps.guard as never,
     schema: {
@@ -52,6 +53,14 @@ export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditL
       ...(detail !== undefined ? { detail } : {})
     })
     request.log.info({ decisionId, event, subject: ref.subject, action: ref.action }, 'step-up outcome')
+    if (event === 'auth.step_up_failed' && deps.onFailed) {
+      // After the outcome is claimed: a replayed event never counts twice towards a lockout.
+      try {
+        await deps.onFailed({ tenant: ref.tenant, subject: ref.subject })
+      } catch (err) {
+        request.log.warn({ decisionId, err: String((err as Error)?.message ?? err).split('\n')[0] }, 'failed step-up not counted for the lockout: history store error')
+      }
+    }
     return { recorded: true, decisionId, event }
   })
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { sortProblems, type PolicyProblem } from '../errors.js'
 import { buildAssurance, DEFAULT_ACR, DEFAULT_FACTORS } from '../engine/assurance.js'
 import { buildLearning } from '../engine/learning.js'
-import type { Aal, AcrMeaning, Assurance, FactorCategory, FactorClass, Policy, SignalNeeds, Trigger, UnknownLocation } from '../engine/model.js'
+import type { Aal, AcrMeaning, Assurance, Exemptions, FactorCategory, FactorClass, Policy, SignalNeeds, Trigger, UnknownLocation } from '../engine/model.js'
 import { needsOf } from '../engine/needs.js'
 import { buildPolicySet, type CompiledPolicySet } from '../engine/policy-set.js'
 import { DEFAULTS } from '../engine/risk.js'
@@ -33,9 +33,16 @@ interface RawPolicy {
   actions: string[]
   when?: Array<Record<string, Record<string, unknown> | string | null>>
   effect?: 'step_up' | 'deny'
-  require?: { aal?: 1 | 2 | 3, factors?: string[], maxAge?: Duration, scopes?: string[] }
+  require?: { aal?: 1 | 2 | 3, factors?: string[], maxAge?: Duration, scopes?: string[], bind?: 'transaction' }
   message?: string
   mode?: 'enforce' | 'report'
+  exemptions?: {
+    lowValue?: boolean | { maxAmount?: number, maxCount?: number, maxTotal?: number }
+    trustedBeneficiary?: boolean
+    tra?: { maxAmount: number, riskScoreBelow: number }
+    conversion?: Record<string, number>
+  }
+  lockout?: { attempts?: number, window?: Duration }
 }
 interface RawAssurance {
   acr?: Record<string, Aal | { aal: Aal, proves?: string[] }>
@@ -235,7 +242,14 @@ function compilePolicy (raw: RawPolicy, parsed: ParsedFile, path: Path, assuranc
     mergeNeeds(needs, needsOf(trigger))
   })
 
+  const bind = raw.require?.bind
+  if (raw.exemptions !== undefined && bind !== 'transaction') fail(['exemptions'], 'exemptions apply to payments: the policy needs require.bind: transaction')
+  const lockoutWindow = raw.lockout?.window === undefined ? DEFAULT_LOCKOUT.window : toSeconds(raw.lockout.window)
+  if (raw.lockout !== undefined && (lockoutWindow < 1 || lockoutWindow > 86400)) fail(['lockout', 'window'], 'between 1s and 1d')
+  if (raw.lockout !== undefined && effect === 'deny') fail(['lockout'], 'a deny policy asks for no step-up to lock')
+
   if (!ok) return undefined
+  const maxAge = raw.require?.maxAge === undefined ? (bind === 'transaction' ? 300 : 900) : toSeconds(raw.require.maxAge)
   return {
     id: raw.id,
     description: raw.description,
@@ -247,10 +261,34 @@ function compilePolicy (raw: RawPolicy, parsed: ParsedFile, path: Path, assuranc
     actions: raw.actions,
     triggers,
     effect,
-    require: { aal, factors, maxAge: raw.require?.maxAge === undefined ? 900 : toSeconds(raw.require.maxAge), scopes: raw.require?.scopes ?? [] },
+    require: { aal, factors, maxAge, scopes: raw.require?.scopes ?? [] },
     message: raw.message,
     mode,
-    needs
+    needs,
+    ...(bind === 'transaction' ? { bind } : {}),
+    ...(raw.exemptions !== undefined ? { exemptions: compileExemptions(raw.exemptions) } : {}),
+    ...(raw.lockout !== undefined || bind === 'transaction' ? { lockout: { attempts: raw.lockout?.attempts ?? DEFAULT_LOCKOUT.attempts, window: lockoutWindow } } : {})
+  }
+}
+
+/** PSD2 limits (RTS Art. 16), in EUR cents. */
+const LOW_VALUE = { maxAmount: 3000, maxCount: 5, maxTotal: 10000 }
+const DEFAULT_LOCKOUT = { attempts: 5, window: 900 }
+const cents = (eur: number): number => Math.round(eur * 100)
+
+function compileExemptions (raw: NonNullable<RawPolicy['exemptions']>): Exemptions {
+  const lv = raw.lowValue
+  return {
+    ...(lv === true || typeof lv === 'object'
+      ? {
+          lowValue: typeof lv === 'object'
+            ? { maxAmount: lv.maxAmount === undefined ? LOW_VALUE.maxAmount : cents(lv.maxAmount), maxCount: lv.maxCount ?? LOW_VALUE.maxCount, maxTotal: lv.maxTotal === undefined ? LOW_VALUE.maxTotal : cents(lv.maxTotal) }
+            : { ...LOW_VALUE }
+        }
+      : {}),
+    trustedBeneficiary: raw.trustedBeneficiary === true,
+    ...(raw.tra ? { tra: { maxAmount: cents(raw.tra.maxAmount), riskScoreBelow: raw.tra.riskScoreBelow } } : {}),
+    conversion: { ...raw.conversion }
   }
 }
 

@@ -113,7 +113,57 @@ const policy = {
         aal: { enum: [1, 2, 3], description: 'Target authenticator assurance level (default 2).' },
         factors: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', minLength: 1 } },
         maxAge: { ...duration, description: 'How long the elevated session stays valid (default 15m); 0 = every time.' },
-        scopes: { type: 'array', minItems: 1, uniqueItems: true, items: scopeToken, description: 'OAuth scopes the token must hold, every one (its `scope` or `scp` claim).' }
+        scopes: { type: 'array', minItems: 1, uniqueItems: true, items: scopeToken, description: 'OAuth scopes the token must hold, every one (its `scope` or `scp` claim).' },
+        bind: { enum: ['transaction'], description: 'PSD2 dynamic linking: only a verified token whose authorization_details name the payment in context.transaction satisfies the policy, once (maxAge default 5m).' }
+      }
+    },
+    exemptions: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      description: 'PSD2 exemptions from strong customer authentication (policies with require.bind: transaction). Amounts in EUR.',
+      properties: {
+        lowValue: {
+          description: 'Low-value payments (RTS Art. 16): at most 30 EUR each, while fewer than 5 payments and at most 100 EUR were exempted since the last SCA. An object may only lower these limits.',
+          anyOf: [
+            { type: 'boolean' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                maxAmount: { type: 'number', exclusiveMinimum: 0, maximum: 30 },
+                maxCount: { type: 'integer', minimum: 1, maximum: 5 },
+                maxTotal: { type: 'number', exclusiveMinimum: 0, maximum: 100 }
+              }
+            }
+          ]
+        },
+        trustedBeneficiary: { type: 'boolean', description: 'Payees the user trusted in an SCA-authenticated payment (RTS Art. 13).' },
+        tra: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['maxAmount', 'riskScoreBelow'],
+          description: 'Transaction risk analysis (RTS Art. 18): at most maxAmount EUR (500 at most) and context.riskScore below riskScoreBelow.',
+          properties: {
+            maxAmount: { type: 'number', exclusiveMinimum: 0, maximum: 500 },
+            riskScoreBelow: { type: 'number', exclusiveMinimum: 0, maximum: 1 }
+          }
+        },
+        conversion: {
+          type: 'object',
+          description: 'The EUR value of one unit of another currency (USD: 0.92); payments in a currency not listed get no exemption.',
+          propertyNames: { pattern: '^[A-Z]{3}$' },
+          additionalProperties: { type: 'number', exclusiveMinimum: 0, maximum: 1000000 }
+        }
+      }
+    },
+    lockout: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Failed-attempt lockout (RTS Art. 4(3)(d)): after `attempts` failed step-ups within `window`, step-ups are denied (temporarily_locked) until the window passes. Default on bound policies: 5 within 15m.',
+      properties: {
+        attempts: { type: 'integer', minimum: 1, maximum: 20 },
+        window: duration
       }
     },
     message: { type: 'string', minLength: 1, maxLength: 1000 },

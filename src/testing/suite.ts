@@ -44,6 +44,10 @@ export interface Step {
   after?: Rel
   /** Simulate failures: the history store or the geo database is down for this step. */
   unavailable?: Array<'history' | 'geo'>
+  /** Which service instance answers (1 or 2): instances share the history store, as replicas share Redis. */
+  instance?: 1 | 2
+  /** Then report how the step-up ended, as POST /events would (a failure counts towards lockouts). */
+  outcome?: 'auth.step_up_failed' | 'auth.step_up_completed'
   expect: Record<string, unknown>
 }
 
@@ -85,13 +89,21 @@ export function resolveTime (value: Rel, now: number): number {
 
 const RELATIVE_CLAIMS = ['auth_time', 'iat', 'exp']
 
-function resolveRequest (request: unknown, now: number): unknown {
-  if (request === null || typeof request !== 'object' || Array.isArray(request)) return request
-  const claims = (request as Record<string, unknown>).claims as Record<string, unknown> | undefined
-  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return request
+/**
+ * Relative claim times resolved. A `token` object stands for the claims of a token the service
+ * verified (a suite has no issuer keys): it becomes `claims`, and the step marks them verified.
+ */
+function resolveRequest (request: unknown, now: number): { body: unknown, verified: boolean } {
+  if (request === null || typeof request !== 'object' || Array.isArray(request)) return { body: request, verified: false }
+  const { token, ...rest } = request as Record<string, unknown>
+  const verified = token !== null && typeof token === 'object' && !Array.isArray(token)
+  if (verified && rest.claims !== undefined) throw new ApiError('invalid_request', 'token: send either token or claims, not both')
+  const claims = (verified ? token : rest.claims) as Record<string, unknown> | undefined
+  const body = verified ? { ...rest } : (token === undefined ? rest : request as Record<string, unknown>)
+  if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) return { body, verified }
   const out = { ...claims }
   for (const k of RELATIVE_CLAIMS) if (typeof out[k] === 'string') out[k] = resolveTime(out[k] as string, now)
-  return { ...request, claims: out }
+  return { body: { ...body, claims: out }, verified }
 }
 
 /** Subset comparison: every key in `expected` must match; arrays match element-wise and in length. */
@@ -157,18 +169,40 @@ export async function loadSuiteSet (suite: Suite, suiteFile: string): Promise<Co
   return set
 }
 
-export async function runSuiteFile (file: string, geo: GeoLookup): Promise<CaseResult[]> {
+export interface RunOptions {
+  /**
+   * The history stores of a case's two service instances (`instance: 1 | 2`), fresh for each
+   * case: by default one in-memory store both share. A test passes two clients of one Redis.
+   */
+  stores?: () => Promise<{ stores: [HistoryStore, HistoryStore], close: () => Promise<void> }>
+}
+
+export async function runSuiteFile (file: string, geo: GeoLookup, options: RunOptions = {}): Promise<CaseResult[]> {
   const suite = parseYaml(await readFile(file, 'utf8')) as Suite
   const name = suite.name ?? file
   const set = await loadSuiteSet(suite, file)
   const results: CaseResult[] = []
-  for (const c of suite.cases) results.push(await runCase(name, c, set, suite.now ?? DEFAULT_NOW, geo))
+  for (const c of suite.cases) results.push(await runCase(name, c, set, suite.now ?? DEFAULT_NOW, geo, options))
   return results
 }
 
-export async function runCase (suite: string, c: Case, set: CompiledPolicySet, nowIso: string, geo: GeoLookup): Promise<CaseResult> {
-  let nowMs = Date.parse(nowIso)
+const memoryStores: NonNullable<RunOptions['stores']> = async () => {
   const store = createMemoryHistoryStore({ maxSubjects: 1000 })
+  return { stores: [store, store], close: async () => {} }
+}
+
+export async function runCase (suite: string, c: Case, set: CompiledPolicySet, nowIso: string, geo: GeoLookup, options: RunOptions = {}): Promise<CaseResult> {
+  const { stores, close } = await (options.stores ?? memoryStores)()
+  try {
+    return await runSteps(suite, c, set, nowIso, geo, stores)
+  } finally {
+    await close()
+  }
+}
+
+async function runSteps (suite: string, c: Case, set: CompiledPolicySet, nowIso: string, geo: GeoLookup, stores: [HistoryStore, HistoryStore]): Promise<CaseResult> {
+  let nowMs = Date.parse(nowIso)
+  const store = stores[0]
   const holder = new PolicyHolder(set, () => nowMs)
   const failures: string[] = []
   const decisions: Decision[] = []
@@ -187,14 +221,16 @@ export async function runCase (suite: string, c: Case, set: CompiledPolicySet, n
     const service = createDecisionService({
       policies: holder,
       geo: stepGeo,
-      history: down.has('history') ? failingStore(store) : store,
+      history: down.has('history') ? failingStore(stores[(step.instance ?? 1) - 1]!) : stores[(step.instance ?? 1) - 1]!,
       logger: pino({ level: 'silent' }),
       now: () => nowMs
     })
     const label = steps.length > 1 ? `step ${i + 1}${step.name ? ` (${step.name})` : ''}: ` : ''
     let request
     try {
-      request = parseDecideRequest(resolveRequest(step.request, nowMs / 1000), set.assurance)
+      const { body, verified } = resolveRequest(step.request, nowMs / 1000)
+      request = parseDecideRequest(body, set.assurance)
+      if (verified) request.tokenVerified = true
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       const expectsError = step.expect !== null && typeof step.expect === 'object' && 'error' in step.expect
@@ -204,6 +240,10 @@ export async function runCase (suite: string, c: Case, set: CompiledPolicySet, n
     }
     const { decision } = await service.decide(request, { trace: true })
     decisions.push(decision)
+    if (step.outcome === 'auth.step_up_failed') {
+      if (decision.decision !== 'step_up') failures.push(`${label}outcome: a step-up failure can only follow a step_up answer (got ${decision.decision})`)
+      else await service.recordStepUpFailure({ tenant: request.tenant, subject: request.subjectId })
+    }
     const actual = JSON.parse(JSON.stringify(decision)) as Record<string, unknown>
     for (const f of diff(step.expect, actual)) failures.push(label + f)
   }

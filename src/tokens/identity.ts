@@ -62,8 +62,10 @@ export async function resolveIdentity (input: IdentityInput, config: GatewayConf
 }
 
 /** The engine's view of the issuer that verified the token. */
-export function issuerFacts (identity: Extract<Identity, { kind: 'session' }>): Pick<DecisionRequest, 'issuer' | 'dpopBound'> {
-  const out: Pick<DecisionRequest, 'issuer' | 'dpopBound'> = {}
+export function issuerFacts (identity: Extract<Identity, { kind: 'session' }>): Pick<DecisionRequest, 'issuer' | 'dpopBound' | 'tokenVerified'> {
+  const out: Pick<DecisionRequest, 'issuer' | 'dpopBound' | 'tokenVerified'> = {}
+  // Only a token the service verified carries an issuer: raw claims from a caller never do.
+  if (identity.issuer !== undefined) out.tokenVerified = true
   if (identity.issuer && (identity.issuer.acr !== undefined || identity.issuer.stepUpClaim !== undefined)) {
     out.issuer = {}
     if (identity.issuer.acr !== undefined) out.issuer.acr = identity.issuer.acr

@@ -28,7 +28,8 @@ const corruptions: Array<{ name: string, apply: (r: Request) => Request }> = [
   { name: 'action a..b', apply: r => ({ ...r, action: 'a..b' }) },
   { name: 'an unknown field', apply: r => ({ ...r, unexpected: true }) },
   { name: 'ip: not-an-ip', apply: r => ({ ...r, ip: 'not-an-ip' }) },
-  { name: 'amr: "pwd otp"', apply: r => ({ ...r, claims: { ...(r.claims as Request | undefined), amr: 'pwd otp' } }) }
+  // A suite's `token:` stands for verified claims: the corruption goes where the claims are.
+  { name: 'amr: "pwd otp"', apply: r => r.token !== undefined ? { ...r, token: { ...(r.token as Request), amr: 'pwd otp' } } : ({ ...r, claims: { ...(r.claims as Request | undefined), amr: 'pwd otp' } }) }
 ]
 
 /** What POST /decide answers for a corruption of a valid body: the message a suite must repeat. */

@@ -100,11 +100,11 @@ t.test('the engine learns what the verifying issuer declares: DPoP binding from 
   const config = gatewayConfigOf(set)
   const bound = await resolveIdentity({ token: { value: await strong({ cnf: { jkt: 'thumbprint' } }), field: 'token', scheme: 'Bearer' } }, config, undefined, verifier, 30)
   t.equal(bound.kind, 'session')
-  if (bound.kind === 'session') t.same(issuerFacts(bound), { dpopBound: true })
+  if (bound.kind === 'session') t.same(issuerFacts(bound), { dpopBound: true, tokenVerified: true })
   const dpop = await resolveIdentity({ token: { value: await strong(), field: 'authorization', scheme: 'DPoP' } }, config, undefined, verifier, 30)
-  if (dpop.kind === 'session') t.same(issuerFacts(dpop), { dpopBound: true })
+  if (dpop.kind === 'session') t.same(issuerFacts(dpop), { dpopBound: true, tokenVerified: true })
   const plain = await resolveIdentity({ token: { value: await strong(), field: 'token', scheme: 'Bearer' } }, config, undefined, verifier, 30)
-  if (plain.kind === 'session') t.same(issuerFacts(plain), {})
+  if (plain.kind === 'session') t.same(issuerFacts(plain), { tokenVerified: true })
 })
 
 t.test('issuers reload with the policy set: a cached verification does not outlive its issuer config', async t => {

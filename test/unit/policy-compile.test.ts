@@ -19,7 +19,7 @@ t.test('every problem of a folder is reported together, as file:line:col field: 
   })
   t.equal(r.set, undefined)
   t.same(errors(r), [
-    'a.yaml:4:5 policies[0].colour: unknown field; expected one of: id, description, scope, overrides, actions, when, effect, require, message, mode',
+    'a.yaml:4:5 policies[0].colour: unknown field; expected one of: id, description, scope, overrides, actions, when, effect, require, exemptions, lockout, message, mode',
     errors(r)[1],
     'b.yaml:4:21 policies[0].require.aal: must be one of 1, 2, 3'
   ])

@@ -1,0 +1,29 @@
+/**
+ * `context.transaction` (docs/psd2.md): the schema has checked its shape; this checks what a
+ * schema cannot (the IBAN's check digits) and computes what the engine and store compare.
+ */
+import { badRequest } from '../errors.js'
+import { sha256 } from '../ids.js'
+import { canonicalAmount, ibanValid, normalizeIban, normalizeName, parseAmount } from '../engine/psd2.js'
+import type { Transaction } from '../engine/model.js'
+
+interface TransactionBody { amount: string, currency: string, payee: { name: string, iban: string }, trustPayee?: boolean }
+
+export function parseTransaction (body: TransactionBody, tenant: string | undefined, subject: string): Transaction {
+  const scaled = parseAmount(body.amount)
+  if (scaled === undefined) throw badRequest('context.transaction.amount', 'must be a decimal string with at most 11 digits and 4 decimals')
+  const iban = normalizeIban(body.payee.iban)
+  if (!ibanValid(iban)) throw badRequest('context.transaction.payee.iban', 'not a valid IBAN (its check digits do not match)')
+  const name = normalizeName(body.payee.name)
+  if (name === '') throw badRequest('context.transaction.payee.name', 'must not be blank')
+  const salt = `${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}`
+  return {
+    amount: body.amount,
+    scaled,
+    currency: body.currency,
+    payee: { name: body.payee.name, iban },
+    trustPayee: body.trustPayee === true,
+    hash: sha256(`${canonicalAmount(scaled)}\u0000${body.currency}\u0000${name}\u0000${iban}`, 'base64url').slice(0, 32),
+    payeeId: sha256(`${salt}\u0000${iban}`, 'base64url').slice(0, 22)
+  }
+}
