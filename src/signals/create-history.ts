@@ -25,7 +25,7 @@ export function createHistoryStore (config: RedisConfig & Pick<Config, 'historyM
       ...redisConnection(config),
       commandTimeoutMs: config.redisCommandTimeoutMs,
       onError: rateLimited(30_000, (err) => logger.warn({ err: err.message }, 'redis connection error (history triggers fail closed until it is back)')),
-      onDataLoss: ({ until }) => logger.error({ until: new Date(until * 1000).toISOString() }, 'redis lost its data (restarted without persistence, flushed or failed over to an empty replica): once-only authentications step up until then; see docs/operations-redis-persistence.md')
+      onDataLoss: ({ until }) => logger.error({ until: new Date(until * 1000).toISOString() }, 'redis lost its data (restarted without persistence, flushed or failed over to an empty replica): once-only authentications step up until then, and payments authenticated before the loss need a new SCA; see docs/operations-redis-persistence.md')
     })
   }
   logger.info('history: in memory (one instance only; set REDIS_URL to share it between instances)')
