@@ -97,6 +97,8 @@ export function auditDecision (audit: AuditLog, { decisionId, request, decision,
   }
   if (request.tenant !== undefined) record.tenant = request.tenant
   if (decision.decision === 'step_up' && decision.required) record.required = { aal: decision.required.aal, maxAge: decision.required.maxAge, factors: decision.required.factors }
+  const exemption = decision.reasons.find(r => r.exemption !== undefined)?.exemption
+  if (exemption !== undefined) record.exemption = exemption
   audit.append(record)
   completions?.observe(record)
   if (decision.decision === 'step_up') {

@@ -6,7 +6,7 @@
  */
 
 import { LRUCache } from 'lru-cache'
-import type { DecisionRequest, GeoFact, HistoryFact, IssuerAssurance, OnceOnlyFact } from '../engine/model.js'
+import type { DecisionRequest, ExemptionKind, GeoFact, HistoryFact, IssuerAssurance, OnceOnlyFact, Psd2Fact, Transaction } from '../engine/model.js'
 
 export type AuditEventName =
   | 'auth.step_up_initiated' | 'auth.step_up_skipped' | 'auth.access_denied' | 'auth.allowed'
@@ -31,6 +31,10 @@ export interface RecordedRequest {
   /** The token verification result: what the issuer declares, and whether the token is DPoP-bound. */
   issuer?: IssuerAssurance
   dpopBound?: boolean
+  /** The claims came from a token the service verified. */
+  tokenVerified?: boolean
+  /** `context.transaction` as the engine saw it (normalized, with its digests). */
+  transaction?: Transaction
 }
 
 /** The facts the engine decided with; `skipped` means the service did not gather it. */
@@ -39,6 +43,8 @@ export interface RecordedFacts {
   history: HistoryFact
   ipLists: string[] | null
   onceOnly: OnceOnlyFact
+  /** PSD2 state, when a payment or lockout policy applied. */
+  psd2?: Psd2Fact
 }
 
 /** What is stored: `at` in milliseconds since the epoch (formatted only when read back). */
@@ -60,6 +66,8 @@ export interface DecisionAuditRecord {
   facts?: RecordedFacts
   /** For `step_up`: what was asked, so a replay can tell a weaker requirement from the same one. */
   required?: { aal: number, maxAge: number, factors: string[] }
+  /** A PSD2 exemption that replaced strong customer authentication in this `allow`. */
+  exemption?: ExemptionKind
   /** For an observed `auth.step_up_completed`: the decision that asked for the step-up. */
   initiatedBy?: string
 }
@@ -87,7 +95,7 @@ export const isDecisionRecord = (r: AuditRecord): r is DecisionAuditRecord => 'd
  * token's scopes (`scope`, `scp`), which policies may require. Also kept: the step-up claim the
  * token's issuer declares, when it has another name.
  */
-export const RECORDED_CLAIMS = ['sub', 'acr', 'amr', 'auth_time', 'iat', 'exp', 'su', 'iss', 'cnf', 'scope', 'scp'] as const
+export const RECORDED_CLAIMS = ['sub', 'acr', 'amr', 'auth_time', 'iat', 'exp', 'su', 'iss', 'cnf', 'scope', 'scp', 'authorization_details'] as const
 
 /** The normalized request as a record keeps it: claims limited, listed context keys dropped. */
 export function recordRequest (request: DecisionRequest, redactContext: readonly string[] = []): RecordedRequest {
@@ -111,6 +119,8 @@ export function recordRequest (request: DecisionRequest, redactContext: readonly
   if (request.resource !== undefined) out.resource = request.resource
   if (request.issuer !== undefined) out.issuer = request.issuer
   if (request.dpopBound !== undefined) out.dpopBound = request.dpopBound
+  if (request.tokenVerified !== undefined) out.tokenVerified = request.tokenVerified
+  if (request.transaction !== undefined) out.transaction = request.transaction
   return out
 }
 

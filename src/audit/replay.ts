@@ -59,6 +59,7 @@ function missingFact (set: CompiledPolicySet, record: DecisionAuditRecord, reque
   if (plan.needs.history && facts.history.status === 'skipped') return 'history'
   if ((plan.needs.geo || plan.needs.history) && request.ip !== undefined && facts.geo.status === 'skipped') return 'geo'
   if (plan.needs.onceOnly && authTimeOf(request.claims) !== undefined && facts.onceOnly.status === 'skipped') return 'once-only state'
+  if (plan.needs.psd2 !== undefined && facts.psd2 === undefined) return 'PSD2 state'
   const recorded = new Set<string>(RECORDED_CLAIMS)
   if (request.issuer?.stepUpClaim !== undefined) recorded.add(request.issuer.stepUpClaim.claim)
   // A step-up claim the folder declares under another name was not kept by the record.
@@ -88,7 +89,9 @@ function requestOf (record: DecisionAuditRecord): DecisionRequest {
     resource: r.resource,
     context: r.context,
     ...(r.issuer !== undefined ? { issuer: r.issuer } : {}),
-    ...(r.dpopBound !== undefined ? { dpopBound: r.dpopBound } : {})
+    ...(r.dpopBound !== undefined ? { dpopBound: r.dpopBound } : {}),
+    ...(r.tokenVerified !== undefined ? { tokenVerified: r.tokenVerified } : {}),
+    ...(r.transaction !== undefined ? { transaction: r.transaction } : {})
   }
 }
 
@@ -103,7 +106,8 @@ export function replayOne (set: CompiledPolicySet, record: DecisionAuditRecord):
     geo: f.geo.status === 'skipped' ? { status: 'none' } : f.geo,
     history: f.history,
     ipLists: request.ip !== undefined ? set.ipLists.lookup(request.ip) : [],
-    onceOnly: f.onceOnly
+    onceOnly: f.onceOnly,
+    ...(f.psd2 !== undefined ? { psd2: f.psd2 } : {})
   }
   return { decision: decide(set, set.plan(request), facts, record.now!) }
 }
