@@ -7,6 +7,7 @@ import { sha256 } from '../ids.js'
 import type { Assurance, DecisionRequest } from '../engine/model.js'
 import type { DecideBody } from './schemas.js'
 import { parseTransaction } from './transaction.js'
+import { validateTransaction } from './validation.js'
 
 const MAX_CONTEXT_DEPTH = 4
 /** Real tokens nest a few levels (cnf, authorization_details, address); conditions read claims recursively. */
@@ -59,8 +60,8 @@ export function normalizeDecideBody (body: DecideBody, assurance: Assurance): De
   const context = body.context ?? {}
   if (deeperThan(context, MAX_CONTEXT_DEPTH)) throw badRequest('context', `nesting deeper than ${MAX_CONTEXT_DEPTH} levels`)
   const subjectId = (fromSubject ?? fromClaims)!
-  const tx = context.transaction as Parameters<typeof parseTransaction>[0] | undefined
-  const transaction = tx === undefined ? undefined : parseTransaction(tx, body.tenant, subjectId)
+  // Validated again: AuthZEN and gateway requests reach here without the request schema.
+  const transaction = context.transaction === undefined ? undefined : parseTransaction(validateTransaction(context.transaction), body.tenant, subjectId)
   return {
     action: body.action,
     tenant: body.tenant,

@@ -1,12 +1,13 @@
 /** The 200 body of POST /decide (also what `stepup decide --json` prints). */
 import type { DecisionResult } from '../service.js'
+import type { DecideResponse } from './schemas.js'
 
 /**
  * Picks the public fields in the order of the response schema; the engine's own fields
  * (policies, consumes, learn, trace) stay inside.
  */
-export function toDecideResponse ({ decisionId, policyRevision, decision }: DecisionResult): Record<string, unknown> {
-  return {
+export function toDecideResponse ({ decisionId, policyRevision, decision }: DecisionResult): DecideResponse {
+  const response: DecideResponse = {
     decision: decision.decision,
     decisionId,
     policyRevision,
@@ -18,4 +19,5 @@ export function toDecideResponse ({ decisionId, policyRevision, decision }: Deci
     session: decision.session,
     reportOnly: decision.reportOnly
   }
+  return response
 }

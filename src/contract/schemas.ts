@@ -1,182 +1,126 @@
 /**
  * The decision contract's schemas: they validate requests, make responses fast to serialize,
- * and generate the OpenAPI document (`npm run generate`). Each type sits beside its schema.
+ * and generate the OpenAPI document (`npm run generate`). Written with TypeBox, so each
+ * TypeScript type is derived from its schema (`Static`), never written a second time.
  */
+import { Type, type Static, type TArray, type TString, type TUnsafe } from '@sinclair/typebox'
 
-export const errorSchema = {
-  $id: 'Error',
-  type: 'object',
-  required: ['error', 'message'],
-  properties: {
-    error: { type: 'string', description: 'A stable code: invalid_request, unauthorized, not_found, payload_too_large, unsupported_media_type, internal_error, service_unavailable.' },
-    message: { type: 'string', description: 'What is wrong, naming the field.' }
-  }
-} as const
+export const errorSchema = Type.Object({
+  error: Type.String({ description: 'A stable code: invalid_request, unauthorized, not_found, payload_too_large, unsupported_media_type, internal_error, service_unavailable.' }),
+  message: Type.String({ description: 'What is wrong, naming the field.' })
+}, { $id: 'Error' })
+
+/** Every 4xx and 5xx body. */
+export type ErrorBody = Static<typeof errorSchema>
 
 /** Identifiers: no control characters, so no key or log line can be forged with them. */
-const shortString = (max: number, description?: string): Record<string, unknown> =>
-  ({ type: 'string', minLength: 1, maxLength: max, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) })
+const shortString = (max: number, description?: string): TString =>
+  Type.String({ minLength: 1, maxLength: max, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) })
 
-export const decideRequestSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['action'],
-  properties: {
-    action: {
-      type: 'string',
-      minLength: 1,
-      maxLength: 200,
-      pattern: '^[A-Za-z0-9:/-]+(\\.[A-Za-z0-9:/-]+)*$',
-      description: 'What the user is about to do: segments of [A-Za-z0-9:/-] separated by dots.',
-      examples: ['payments.payout']
-    },
-    tenant: shortString(200, 'Tenant; requests without one share a default tenant.'),
-    application: shortString(200, 'The calling application, for application-scoped policies.'),
-    subject: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        id: shortString(512, 'The user; must equal claims.sub when both are given.'),
-        enrolledFactors: {
-          type: 'array',
-          maxItems: 32,
-          uniqueItems: true,
-          items: shortString(64),
-          description: 'Factor classes the user has enrolled (security_key, passkey, totp, sms, email, password).'
-        }
-      }
-    },
-    claims: {
-      type: 'object',
-      maxProperties: 128,
-      description: 'Verified claims of the user\'s token (the caller verified it).',
-      properties: {
-        sub: shortString(512),
-        acr: { type: 'string', maxLength: 512 },
-        amr: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 64 } },
-        auth_time: { type: 'number', description: 'Seconds since the epoch.' },
-        iat: { type: 'number' },
-        exp: { type: 'number' },
-        su: { type: 'boolean' }
-      }
-    },
-    token: { type: 'string', minLength: 1, maxLength: 16384, description: 'The user\'s token (compact JWS, or opaque for introspection), verified by the service; instead of claims.' },
-    ip: { type: 'string', format: 'ip', maxLength: 64, description: 'The client IPv4 or IPv6 address.' },
-    device: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { fingerprint: shortString(1024, 'A stable device identifier; stored and logged only as a hash.') }
-    },
-    resource: shortString(200, 'The resource the action touches (firstAccess triggers).'),
-    context: {
-      type: 'object',
-      maxProperties: 64,
-      description: 'Free-form facts for policy conditions (at most 64 keys, nesting depth 4).',
-      properties: {
-        riskScore: { type: 'number', minimum: 0, maximum: 1 },
-        transaction: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['amount', 'currency', 'payee'],
-          description: 'The payment a PSD2 policy (require.bind: transaction) links the authentication to.',
-          properties: {
-            amount: { type: 'string', pattern: '^(0|[1-9][0-9]{0,10})(\\.[0-9]{1,4})?$', description: 'A decimal string (not a JSON number): up to 11 digits and 4 decimals.', examples: ['42.50'] },
-            currency: { type: 'string', pattern: '^[A-Z]{3}$', description: 'ISO 4217 code.', examples: ['EUR'] },
-            payee: {
-              type: 'object',
-              additionalProperties: false,
-              required: ['name', 'iban'],
-              properties: {
-                name: shortString(140, 'The creditor name.'),
-                iban: { type: 'string', minLength: 15, maxLength: 64, pattern: '^[A-Za-z0-9 ]+$', description: 'The creditor IBAN; spaces and case do not matter, the check digits must be right.' }
-              }
-            },
-            trustPayee: { type: 'boolean', description: 'Add the payee to the user\'s trusted beneficiaries when this payment is strongly authenticated.' }
-          }
-        }
-      }
-    }
-  }
-} as const
+/** `context.transaction`: the payment a PSD2 policy (require.bind: transaction) links the authentication to. */
+export const transactionSchema = Type.Object({
+  amount: Type.String({ pattern: '^(0|[1-9][0-9]{0,10})(\\.[0-9]{1,4})?$', description: 'A decimal string (not a JSON number): up to 11 digits and 4 decimals.', examples: ['42.50'] }),
+  currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code.', examples: ['EUR'] }),
+  payee: Type.Object({
+    name: shortString(140, 'The creditor name.'),
+    iban: Type.String({ minLength: 15, maxLength: 64, pattern: '^[A-Za-z0-9 ]+$', description: 'The creditor IBAN; spaces and case do not matter, the check digits must be right.' })
+  }, { additionalProperties: false }),
+  trustPayee: Type.Optional(Type.Boolean({ description: 'Add the payee to the user\'s trusted beneficiaries when this payment is strongly authenticated.' }))
+}, { additionalProperties: false, description: 'The payment a PSD2 policy (require.bind: transaction) links the authentication to.' })
 
-/** A body `decideRequestSchema` accepts. */
-export interface DecideBody {
-  action: string
-  tenant?: string
-  application?: string
-  subject?: { id?: string, enrolledFactors?: string[] }
-  claims?: Record<string, unknown>
-  /** The user's token; the route verifies it into `claims` (normalizing refuses it: nothing verified it). */
-  token?: string
-  ip?: string
-  device?: { fingerprint?: string }
-  resource?: string
-  context?: Record<string, unknown>
+export const decideRequestSchema = Type.Object({
+  action: Type.String({
+    minLength: 1,
+    maxLength: 200,
+    pattern: '^[A-Za-z0-9:/-]+(\\.[A-Za-z0-9:/-]+)*$',
+    description: 'What the user is about to do: segments of [A-Za-z0-9:/-] separated by dots.',
+    examples: ['payments.payout']
+  }),
+  tenant: Type.Optional(shortString(200, 'Tenant; requests without one share a default tenant.')),
+  application: Type.Optional(shortString(200, 'The calling application, for application-scoped policies.')),
+  subject: Type.Optional(Type.Object({
+    id: Type.Optional(shortString(512, 'The user; must equal claims.sub when both are given.')),
+    enrolledFactors: Type.Optional(Type.Array(shortString(64), {
+      maxItems: 32,
+      uniqueItems: true,
+      description: 'Factor classes the user has enrolled (security_key, passkey, totp, sms, email, password).'
+    }))
+  }, { additionalProperties: false })),
+  claims: Type.Optional(Type.Object({
+    sub: Type.Optional(shortString(512)),
+    acr: Type.Optional(Type.String({ maxLength: 512 })),
+    amr: Type.Optional(Type.Array(Type.String({ maxLength: 64 }), { maxItems: 32 })),
+    auth_time: Type.Optional(Type.Number({ description: 'Seconds since the epoch.' })),
+    iat: Type.Optional(Type.Number()),
+    exp: Type.Optional(Type.Number()),
+    su: Type.Optional(Type.Boolean())
+  }, { maxProperties: 128, description: 'Verified claims of the user\'s token (the caller verified it).' })),
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 16384, description: 'The user\'s token (compact JWS, or opaque for introspection), verified by the service; instead of claims.' })),
+  ip: Type.Optional(Type.String({ format: 'ip', maxLength: 64, description: 'The client IPv4 or IPv6 address.' })),
+  device: Type.Optional(Type.Object({
+    fingerprint: Type.Optional(shortString(1024, 'A stable device identifier; stored and logged only as a hash.'))
+  }, { additionalProperties: false })),
+  resource: Type.Optional(shortString(200, 'The resource the action touches (firstAccess triggers).')),
+  context: Type.Optional(Type.Object({
+    riskScore: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    transaction: Type.Optional(transactionSchema)
+  }, { maxProperties: 64, description: 'Free-form facts for policy conditions (at most 64 keys, nesting depth 4).' }))
+}, { additionalProperties: false })
+
+/**
+ * A body `decideRequestSchema` accepts (derived from the schema: one source). `claims` and
+ * `context` take any further keys; `token` is verified into `claims` by the route (normalizing
+ * refuses it: nothing verified it).
+ */
+type RequestShape = Static<typeof decideRequestSchema>
+export type DecideBody = Omit<RequestShape, 'claims' | 'context'> & {
+  claims?: NonNullable<RequestShape['claims']> & Record<string, unknown>
+  context?: NonNullable<RequestShape['context']> & Record<string, unknown>
 }
 
-const figures = { type: 'object', additionalProperties: true }
+/** A string enum as JSON Schema writes it (`enum`), typed as the union of its values. */
+const stringEnum = <T extends string>(values: readonly T[], options: Record<string, unknown> = {}): TUnsafe<T> =>
+  Type.Unsafe<T>({ type: 'string', enum: values, ...options })
 
-export const decisionSchema = {
-  type: 'object',
-  required: ['decision', 'decisionId', 'policyRevision', 'reasons', 'session', 'reportOnly'],
-  properties: {
-    decision: { type: 'string', enum: ['allow', 'step_up', 'deny'] },
-    decisionId: { type: 'string' },
-    policyRevision: { type: 'string', description: 'The revision of the policy set that decided: sha256: and 16 hex digits of a hash of its sources.', examples: ['sha256:3f2a9c0d41b7e865'] },
-    required: {
-      type: 'object',
-      properties: {
-        aal: { type: 'integer' },
-        factors: { type: 'array', items: { type: 'string' } },
-        maxAge: { type: 'integer' },
-        acrValues: { type: 'array', items: { type: 'string' } },
-        scopes: { type: 'array', items: { type: 'string' }, description: 'OAuth scopes the new token must hold, every one.' },
-        authorizationDetails: {
-          type: 'array',
-          description: 'PSD2 dynamic linking: the RFC 9396 authorization_details the client must request (payment_initiation).',
-          items: { type: 'object', additionalProperties: true }
-        }
-      }
-    },
-    challenge: {
-      type: 'object',
-      properties: {
-        status: { type: 'integer', enum: [401, 403, 503] },
-        wwwAuthenticate: { type: 'string', description: 'A ready-to-forward RFC 9470 WWW-Authenticate value.' }
-      }
-    },
-    enroll: { type: 'array', items: { type: 'string' }, description: 'For an unreachable requirement: the factor classes that would meet it.' },
-    message: { type: 'string' },
-    reasons: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: {
-          policy: { type: 'string' },
-          trigger: { type: 'string' },
-          outcome: { type: 'string', enum: ['step_up', 'satisfied', 'deny'] },
-          detail: { type: 'string' },
-          figures,
-          unmet: { type: 'array', items: { type: 'string' } },
-          exemption: { type: 'string', enum: ['lowValue', 'trustedBeneficiary', 'tra'], description: 'The PSD2 exemption that replaced strong customer authentication.' }
-        }
-      }
-    },
-    session: {
-      type: 'object',
-      properties: {
-        aal: { type: 'integer' },
-        authAge: { type: 'integer' },
-        factors: { type: 'array', items: { type: 'string' } },
-        acrProves: { type: 'array', items: { type: 'string' }, description: 'Factor classes the acr proves (one of them was used).' }
-      }
-    },
-    reportOnly: {
-      type: 'array',
-      items: {
-        type: 'object',
-        properties: { policy: { type: 'string' }, decision: { type: 'string' }, trigger: { type: 'string' } }
-      }
-    }
-  }
-} as const
+const strings = (options: Record<string, unknown> = {}): TArray<TString> => Type.Array(Type.String(), options)
+
+export const decisionSchema = Type.Object({
+  decision: stringEnum(['allow', 'step_up', 'deny']),
+  decisionId: Type.String(),
+  policyRevision: Type.String({ description: 'The revision of the policy set that decided: sha256: and 16 hex digits of a hash of its sources.', examples: ['sha256:3f2a9c0d41b7e865'] }),
+  required: Type.Optional(Type.Object({
+    aal: Type.Integer(),
+    factors: strings(),
+    maxAge: Type.Integer(),
+    acrValues: strings(),
+    scopes: Type.Optional(strings({ description: 'OAuth scopes the new token must hold, every one.' })),
+    authorizationDetails: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown(), { type: 'object', additionalProperties: true }), {
+      description: 'PSD2 dynamic linking: the RFC 9396 authorization_details the client must request (payment_initiation).'
+    }))
+  })),
+  challenge: Type.Optional(Type.Object({
+    status: Type.Unsafe<number>({ type: 'integer', enum: [401, 403, 503] }),
+    wwwAuthenticate: Type.Optional(Type.String({ description: 'A ready-to-forward RFC 9470 WWW-Authenticate value.' }))
+  })),
+  enroll: Type.Optional(strings({ description: 'For an unreachable requirement: the factor classes that would meet it.' })),
+  message: Type.Optional(Type.String()),
+  reasons: Type.Array(Type.Object({
+    policy: Type.String(),
+    trigger: Type.String(),
+    outcome: stringEnum(['step_up', 'satisfied', 'deny']),
+    detail: Type.Optional(Type.String()),
+    figures: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { type: 'object', additionalProperties: true })),
+    unmet: Type.Optional(strings()),
+    exemption: Type.Optional(stringEnum(['lowValue', 'trustedBeneficiary', 'tra'], { description: 'The PSD2 exemption that replaced strong customer authentication.' }))
+  })),
+  session: Type.Object({
+    aal: Type.Integer(),
+    authAge: Type.Optional(Type.Integer()),
+    factors: strings(),
+    acrProves: Type.Optional(strings({ description: 'Factor classes the acr proves (one of them was used).' }))
+  }),
+  reportOnly: Type.Array(Type.Object({ policy: Type.String(), decision: Type.String(), trigger: Type.String() }))
+})
+
+/** The 200 body of POST /decide, derived from its schema. */
+export type DecideResponse = Static<typeof decisionSchema>

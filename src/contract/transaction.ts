@@ -6,8 +6,9 @@ import { badRequest } from '../errors.js'
 import { sha256 } from '../ids.js'
 import { canonicalAmount, ibanValid, normalizeIban, normalizeName, parseAmount } from '../engine/psd2.js'
 import type { Transaction } from '../engine/model.js'
+import type { DecideBody } from './schemas.js'
 
-interface TransactionBody { amount: string, currency: string, payee: { name: string, iban: string }, trustPayee?: boolean }
+type TransactionBody = NonNullable<NonNullable<DecideBody['context']>['transaction']>
 
 export function parseTransaction (body: TransactionBody, tenant: string | undefined, subject: string): Transaction {
   const scaled = parseAmount(body.amount)

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net'
 import { Ajv } from 'ajv'
 import { badRequest } from '../errors.js'
-import { decideRequestSchema, type DecideBody } from './schemas.js'
+import { decideRequestSchema, transactionSchema, type DecideBody } from './schemas.js'
 
 export interface ValidationIssue {
   instancePath: string
@@ -53,6 +53,19 @@ const ajv = addIpFormat(new Ajv({ ...AJV_OPTIONS, strict: false }))
 
 /** The compiled request schema: an Ajv function (`errors` set when it returns false), as Fastify expects. */
 export const decideBodyValidator = ajv.compile<DecideBody>(decideRequestSchema)
+
+const transactionValidator = ajv.compile<NonNullable<NonNullable<DecideBody['context']>['transaction']>>(transactionSchema)
+
+/**
+ * `context.transaction` where the request schema did not check it (AuthZEN's free-form context,
+ * a gateway's): the same rules and messages as POST /decide.
+ */
+export function validateTransaction (value: unknown): NonNullable<NonNullable<DecideBody['context']>['transaction']> {
+  if (transactionValidator(value)) return value
+  const issue = transactionValidator.errors![0]! as unknown as ValidationIssue
+  const field = fieldOf({ ...issue, instancePath: `/context/transaction${issue.instancePath}` })
+  throw badRequest(field, problemOf({ ...issue, instancePath: `/context/transaction${issue.instancePath}` }))
+}
 
 /** Validates a body against the request schema; throws the `invalid_request` error the route answers. */
 export function validateDecideBody (body: unknown): DecideBody {

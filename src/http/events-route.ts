@@ -2,13 +2,19 @@
  * `POST /events`: the caller reports how a step-up ended. Only step-ups this service issued
  * (in the last 24 hours) are accepted, each once.
  */
+import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ApiError } from '../errors.js'
 import type { SubjectLimiter } from './rate-limit.js'
 import type { SubjectKey } from '../signals/history.js'
 
-interface EventBody { decisionId: string, event: 'auth.step_up_completed' | 'auth.step_up_failed', detail?: string }
+const eventBodySchema = Type.Object({
+  decisionId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$', description: 'The decisionId of a step_up answer.' }),
+  event: Type.Unsafe<'auth.step_up_completed' | 'auth.step_up_failed'>({ type: 'string', enum: ['auth.step_up_completed', 'auth.step_up_failed'] }),
+  detail: Type.Optional(Type.String({ maxLength: 500 }))
+}, { additionalProperties: false })
+type EventBody = Static<typeof eventBodySchema>
 
 export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[], tenantsOf?: (request: FastifyRequest) => string[] | undefined, limitSubject?: SubjectLimiter, onFailed?: (subject: SubjectKey) => Promise<void> }): void {
   app.post<{ Body: EventBody }>('/events', {
@@ -16,16 +22,7 @@ export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditL
     schema: {
       summary: 'Record how a step-up ended',
       tags: ['decisions'],
-      body: {
-        type: 'object',
-        additionalProperties: false,
-        required: ['decisionId', 'event'],
-        properties: {
-          decisionId: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$', description: 'The decisionId of a step_up answer.' },
-          event: { type: 'string', enum: ['auth.step_up_completed', 'auth.step_up_failed'] },
-          detail: { type: 'string', maxLength: 500 }
-        }
-      },
+      body: eventBodySchema,
       response: {
         200: { type: 'object', properties: { recorded: { type: 'boolean' }, decisionId: { type: 'string' }, event: { type: 'string' } } },
         403: { $ref: 'Error#' },

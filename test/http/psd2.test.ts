@@ -82,3 +82,26 @@ t.test('the audit record names the exemption', async t => {
   t.equal(audit.statusCode, 200)
   t.match(audit.json(), { entries: [{ decisionId: answer.decisionId, exemption: 'lowValue', facts: { psd2: { status: 'found' } } }] })
 })
+
+t.test('AuthZEN: its free-form context gets the same transaction checks (400 naming the field, never a 5xx)', async t => {
+  const { app } = await buildTestApp({ geo, policiesDir })
+  t.teardown(() => app.close())
+  const evaluate = (transaction: unknown): ReturnType<typeof app.inject> => app.inject({
+    method: 'POST',
+    url: '/access/v1/evaluation',
+    payload: { subject: { type: 'user', id: 'frank', properties: { claims: { sub: 'frank', amr: ['pwd'], auth_time: NOW_S - 3600 } } }, action: { name: 'payments.initiate' }, resource: { type: 'payment', id: 'p-1' }, context: { transaction } }
+  })
+  for (const [transaction, message] of [
+    [{ amount: 5, currency: 'EUR', payee: { name: 'A', iban: 'DE89370400440532013000' } }, 'context.transaction.amount: must be a string'],
+    [{ amount: '5', currency: 'EUR' }, 'context.transaction.payee: is required'],
+    [{ amount: '5', currency: 'EUR', payee: { name: 'A', iban: 'DE89370400440532013001' } }, 'context.transaction.payee.iban: not a valid IBAN (its check digits do not match)'],
+    ['5 EUR', 'context.transaction: must be an object']
+  ] as const) {
+    const res = await evaluate(transaction)
+    t.equal(res.statusCode, 400, JSON.stringify(transaction))
+    t.equal(res.json().message, message)
+  }
+  const ok = await evaluate({ amount: '5', currency: 'EUR', payee: { name: 'A', iban: 'DE89370400440532013000' } })
+  t.equal(ok.statusCode, 200)
+  t.equal(ok.json().decision, true, 'a low-value payment is exempted through AuthZEN too')
+})
