@@ -8,7 +8,7 @@ import t from 'tap'
 const ROOT = process.cwd()
 
 /** Written by other changes of the same release; allowed to be missing until they land. */
-const PENDING = new Set(['examples', 'docs/migration-v2.md', 'docs/reliability.md', 'docs/operations-redis-persistence.md', 'docs/rate-limits-and-sentinel.md'])
+const PENDING = new Set(['examples', 'docs/psd2.md', 'docs/migration-v2.md', 'docs/reliability.md', 'docs/operations-redis-persistence.md', 'docs/rate-limits-and-sentinel.md'])
 
 const markdownFiles = (): string[] => [
   ...['README.md', 'CONTRIBUTING.md', 'SECURITY.md'].filter(f => existsSync(f)),
