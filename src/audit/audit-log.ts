@@ -100,7 +100,10 @@ export const RECORDED_CLAIMS = ['sub', 'acr', 'amr', 'auth_time', 'iat', 'exp', 
 /** The normalized request as a record keeps it: claims limited, listed context keys dropped. */
 export function recordRequest (request: DecisionRequest, redactContext: readonly string[] = []): RecordedRequest {
   const claims: Record<string, unknown> = {}
+  // Redacting `transaction` also drops what names the payee elsewhere: the token's authorization_details.
+  const dropPayment = redactContext.includes('transaction')
   for (const name of [...RECORDED_CLAIMS, request.issuer?.stepUpClaim?.claim]) {
+    if (name === 'authorization_details' && dropPayment) continue
     if (name !== undefined && request.claims[name] !== undefined) claims[name] = request.claims[name]
   }
   const context: Record<string, unknown> = {}
@@ -120,7 +123,7 @@ export function recordRequest (request: DecisionRequest, redactContext: readonly
   if (request.issuer !== undefined) out.issuer = request.issuer
   if (request.dpopBound !== undefined) out.dpopBound = request.dpopBound
   if (request.tokenVerified !== undefined) out.tokenVerified = request.tokenVerified
-  if (request.transaction !== undefined) out.transaction = request.transaction
+  if (request.transaction !== undefined && !dropPayment) out.transaction = request.transaction
   return out
 }
 

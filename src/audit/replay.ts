@@ -60,6 +60,7 @@ function missingFact (set: CompiledPolicySet, record: DecisionAuditRecord, reque
   if ((plan.needs.geo || plan.needs.history) && request.ip !== undefined && facts.geo.status === 'skipped') return 'geo'
   if (plan.needs.onceOnly && authTimeOf(request.claims) !== undefined && facts.onceOnly.status === 'skipped') return 'once-only state'
   if (plan.needs.psd2 !== undefined && facts.psd2 === undefined) return 'PSD2 state'
+  if (plan.needs.psd2?.bound === true && record.request!.redacted?.includes('transaction') === true) return 'redacted context.transaction'
   const recorded = new Set<string>(RECORDED_CLAIMS)
   if (request.issuer?.stepUpClaim !== undefined) recorded.add(request.issuer.stepUpClaim.claim)
   // A step-up claim the folder declares under another name was not kept by the record.

@@ -14,7 +14,7 @@ export function parseTransaction (body: TransactionBody, tenant: string | undefi
   const scaled = parseAmount(body.amount)
   if (scaled === undefined) throw badRequest('context.transaction.amount', 'must be a decimal string with at most 11 digits and 4 decimals')
   const iban = normalizeIban(body.payee.iban)
-  if (!ibanValid(iban)) throw badRequest('context.transaction.payee.iban', 'not a valid IBAN (its check digits do not match)')
+  if (!ibanValid(iban)) throw badRequest('context.transaction.payee.iban', 'not a valid IBAN (its length, format or check digits are wrong for its country)')
   const name = normalizeName(body.payee.name)
   if (name === '') throw badRequest('context.transaction.payee.name', 'must not be blank')
   const salt = `${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}`

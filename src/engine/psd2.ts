@@ -78,7 +78,8 @@ export function bindUnmet (session: Session, facts: Facts, tx: Transaction): Unm
 export function eurCents (tx: Transaction, conversion: Readonly<Record<string, number>>): number | undefined {
   if (tx.currency === 'EUR') return Math.ceil(tx.scaled / 100)
   const rate = conversion[tx.currency]
-  return rate === undefined ? undefined : Math.ceil((tx.scaled * rate) / 100)
+  // Rounded to a millionth of a cent first: 30.00 at 1.1 is 3300 cents, not 3301 (binary noise).
+  return rate === undefined ? undefined : Math.ceil(Number(((tx.scaled * rate) / 100).toFixed(6)))
 }
 
 export interface ExemptionResult {

@@ -27,6 +27,22 @@ const describeTrigger = (t: Trigger): string => {
 const factorsText = (f: string[] | null): string => f === null ? 'any factor' : `[${f.join(', ')}]`
 const scopeText = (v: string | undefined): string => v ?? '(any)'
 
+/** PSD2: dynamic linking, exemptions (each one added loosens), lockout. */
+function comparePayment (a: Policy, b: Policy, add: (kind: ChangeKind, what: string) => void): void {
+  if (a.bind !== b.bind) add(b.bind === undefined ? 'loosened' : 'tightened', b.bind === undefined ? 'require.bind: transaction removed' : 'require.bind: transaction added')
+  const ea = a.exemptions
+  const eb = b.exemptions
+  const json = (v: unknown): string => JSON.stringify(v ?? null)
+  for (const kind of ['lowValue', 'tra'] as const) {
+    if (json(ea?.[kind]) === json(eb?.[kind])) continue
+    const what = `exemptions.${kind} ${json(ea?.[kind])} -> ${json(eb?.[kind])}`
+    add(eb?.[kind] === undefined ? 'tightened' : ea?.[kind] === undefined ? 'loosened' : 'changed', what)
+  }
+  if ((ea?.trustedBeneficiary === true) !== (eb?.trustedBeneficiary === true)) add(eb?.trustedBeneficiary === true ? 'loosened' : 'tightened', `exemptions.trustedBeneficiary ${ea?.trustedBeneficiary === true} -> ${eb?.trustedBeneficiary === true}`)
+  if (json(ea?.conversion ?? {}) !== json(eb?.conversion ?? {})) add('changed', `exemptions.conversion ${json(ea?.conversion)} -> ${json(eb?.conversion)}`)
+  if (json(a.lockout) !== json(b.lockout)) add(b.lockout === undefined ? 'loosened' : a.lockout === undefined ? 'tightened' : 'changed', `lockout ${json(a.lockout)} -> ${json(b.lockout)}`)
+}
+
 /** The changes of one policy present in both sets. */
 export function comparePolicy (a: Policy, b: Policy): Array<Omit<PolicyChange, 'id' | 'file' | 'line'>> {
   const out: Array<Omit<PolicyChange, 'id' | 'file' | 'line'>> = []
@@ -49,6 +65,7 @@ export function comparePolicy (a: Policy, b: Policy): Array<Omit<PolicyChange, '
         add(wider && !narrower ? 'loosened' : narrower && !wider ? 'tightened' : 'changed', what)
       }
     }
+    comparePayment(a, b, add)
   }
   const gone = a.actions.filter(x => !b.actions.includes(x))
   const come = b.actions.filter(x => !a.actions.includes(x))

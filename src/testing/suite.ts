@@ -46,8 +46,8 @@ export interface Step {
   unavailable?: Array<'history' | 'geo'>
   /** Which service instance answers (1 or 2): instances share the history store, as replicas share Redis. */
   instance?: 1 | 2
-  /** Then report how the step-up ended, as POST /events would (a failure counts towards lockouts). */
-  outcome?: 'auth.step_up_failed' | 'auth.step_up_completed'
+  /** Then report that the step-up failed, as POST /events would (it counts towards lockouts). */
+  outcome?: 'auth.step_up_failed'
   expect: Record<string, unknown>
 }
 
@@ -206,13 +206,22 @@ async function runSteps (suite: string, c: Case, set: CompiledPolicySet, nowIso:
   const holder = new PolicyHolder(set, () => nowMs)
   const failures: string[] = []
   const decisions: Decision[] = []
-  const steps: Step[] = c.steps ?? [{ request: c.request ?? {}, expect: c.expect ?? {}, ...(c.unavailable ? { unavailable: c.unavailable } : {}) }]
+  const { name: _name, history: _history, tenant: _tenant, steps: _steps, ...single } = c
+  const steps: Step[] = c.steps ?? [{ ...single, request: c.request ?? {}, expect: c.expect ?? {} }]
   if (c.history) {
     const first = steps[0]!.request
-    const subject = ((first.subject as { id?: string } | undefined)?.id ?? (first.claims as { sub?: string } | undefined)?.sub) ?? ''
+    const subject = ((first.subject as { id?: string } | undefined)?.id ?? (first.claims as { sub?: string } | undefined)?.sub ?? (first.token as { sub?: string } | undefined)?.sub) ?? ''
     await seed(store, (first.tenant as string | undefined) ?? c.tenant, subject, c.history, geo, nowMs / 1000)
   }
   for (const [i, step] of steps.entries()) {
+    if (step.instance !== undefined && step.instance !== 1 && step.instance !== 2) {
+      failures.push(`step ${i + 1}: instance must be 1 or 2 (got ${JSON.stringify(step.instance)})`)
+      continue
+    }
+    if (step.outcome !== undefined && step.outcome !== 'auth.step_up_failed') {
+      failures.push(`step ${i + 1}: outcome must be auth.step_up_failed (a completed step-up is shown by the next request's token)`)
+      continue
+    }
     if (step.after !== undefined) nowMs = resolveTime(step.after, nowMs / 1000) * 1000
     const down = new Set(step.unavailable ?? [])
     const stepGeo: GeoLookup = down.has('geo')

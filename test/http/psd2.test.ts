@@ -8,6 +8,7 @@ import t from 'tap'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { buildTestApp, NOW_S, postDecide } from '../helpers/app.js'
 import { fileURLToPath } from 'node:url'
+import type { LightMyRequestResponse } from 'fastify'
 
 const geo = await openGeoLookup({})
 t.teardown(() => geo.close())
@@ -38,7 +39,7 @@ t.test('a malformed transaction is a 400 naming the field, and nothing is counte
   ;(bad.context as { transaction: { payee: { iban: string } } }).transaction.payee.iban = 'DE89 3704 0044 0532 0130 01'
   const res = await postDecide(app, bad)
   t.equal(res.statusCode, 400)
-  t.same(res.json(), { error: 'invalid_request', message: 'context.transaction.payee.iban: not a valid IBAN (its check digits do not match)' })
+  t.same(res.json(), { error: 'invalid_request', message: 'context.transaction.payee.iban: not a valid IBAN (its length, format or check digits are wrong for its country)' })
   const missing = await postDecide(app, { ...payment('bob', '10.00'), context: { transaction: { amount: '10.00', currency: 'EUR' } } })
   t.equal(missing.statusCode, 400)
   t.match(missing.json().message, /^context\.transaction/)
@@ -86,7 +87,7 @@ t.test('the audit record names the exemption', async t => {
 t.test('AuthZEN: its free-form context gets the same transaction checks (400 naming the field, never a 5xx)', async t => {
   const { app } = await buildTestApp({ geo, policiesDir })
   t.teardown(() => app.close())
-  const evaluate = (transaction: unknown): ReturnType<typeof app.inject> => app.inject({
+  const evaluate = async (transaction: unknown): Promise<LightMyRequestResponse> => await app.inject({
     method: 'POST',
     url: '/access/v1/evaluation',
     payload: { subject: { type: 'user', id: 'frank', properties: { claims: { sub: 'frank', amr: ['pwd'], auth_time: NOW_S - 3600 } } }, action: { name: 'payments.initiate' }, resource: { type: 'payment', id: 'p-1' }, context: { transaction } }
@@ -94,7 +95,7 @@ t.test('AuthZEN: its free-form context gets the same transaction checks (400 nam
   for (const [transaction, message] of [
     [{ amount: 5, currency: 'EUR', payee: { name: 'A', iban: 'DE89370400440532013000' } }, 'context.transaction.amount: must be a string'],
     [{ amount: '5', currency: 'EUR' }, 'context.transaction.payee: is required'],
-    [{ amount: '5', currency: 'EUR', payee: { name: 'A', iban: 'DE89370400440532013001' } }, 'context.transaction.payee.iban: not a valid IBAN (its check digits do not match)'],
+    [{ amount: '5', currency: 'EUR', payee: { name: 'A', iban: 'DE89370400440532013001' } }, 'context.transaction.payee.iban: not a valid IBAN (its length, format or check digits are wrong for its country)'],
     ['5 EUR', 'context.transaction: must be an object']
   ] as const) {
     const res = await evaluate(transaction)

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { canonicalAmount, eurCents, linksTo, parseAmount } from '../../src/engine/psd2.js'
 import { parseTransaction } from '../../src/contract/transaction.js'
+import { recordRequest } from '../../src/audit/audit-log.js'
 
 t.test('amounts: a decimal string and its canonical form are the same amount, exactly', async t => {
   fc.assert(fc.property(fc.integer({ min: 0, max: 99_999_999_999 }), fc.integer({ min: 0, max: 9999 }), (whole, frac) => {
@@ -52,4 +53,21 @@ t.test('EUR cents: rounded up; no conversion, no figure', async t => {
   const usd = parseTransaction({ amount: '0.011', currency: 'USD', payee: { name: 'A', iban: 'DE89370400440532013000' } }, undefined, 'u1')
   t.equal(eurCents(usd, { USD: 0.9 }), 1, 'a fraction of a cent counts as a cent')
   t.equal(eurCents(usd, {}), undefined)
+})
+
+t.test('EUR cents: binary noise never adds a cent', async t => {
+  const thirty = parseTransaction({ amount: '30.00', currency: 'CHF', payee: { name: 'A', iban: 'DE89370400440532013000' } }, undefined, 'u1')
+  t.equal(eurCents(thirty, { CHF: 1.1 }), 3300)
+  t.equal(eurCents(thirty, { CHF: 0.7 }), 2100)
+})
+
+t.test('audit: redacting context.transaction also drops the token\'s authorization_details', async t => {
+  const request = { action: 'payments.initiate', tenant: undefined, application: undefined, subjectId: 'u1', enrolledFactors: undefined, claims: { sub: 'u1', authorization_details: [entry()] }, ip: undefined, deviceId: undefined, resource: undefined, context: { transaction: { amount: '420.00' } }, transaction: tx, tokenVerified: true }
+  const kept = recordRequest(request)
+  t.ok(kept.transaction !== undefined && kept.claims.authorization_details !== undefined && kept.tokenVerified === true, 'kept by default (a replay needs them)')
+  const redacted = recordRequest(request, ['transaction'])
+  t.equal(redacted.transaction, undefined)
+  t.equal(redacted.claims.authorization_details, undefined)
+  t.same(redacted.context, {})
+  t.same(redacted.redacted, ['transaction'])
 })

@@ -62,3 +62,17 @@ t.test('added and removed policies, with their file and line', async t => {
   t.same(diffSets(two, set(BASE)).map(line), ['removed p.yaml:8 second: was step_up aal 2 on x.y'])
   t.same(diffSets(two, two), [], 'no change, no line')
 })
+
+t.test('payments: dynamic linking, exemptions and lockout changes are named', async t => {
+  const PAY = '    actions: [payments.initiate]\n    require: { aal: 2, bind: transaction, maxAge: 5m }\n'
+  t.same(diff(PAY, PAY.replace(', bind: transaction', '')), [
+    'loosened p.yaml:2 guard: require.bind: transaction removed',
+    'loosened p.yaml:2 guard: lockout {"attempts":5,"window":900} -> null'
+  ])
+  t.same(diff(PAY, PAY, '', '    exemptions: { lowValue: true, trustedBeneficiary: true }\n'), [
+    'loosened p.yaml:2 guard: exemptions.lowValue null -> {"maxAmount":3000,"maxCount":5,"maxTotal":10000}',
+    'loosened p.yaml:2 guard: exemptions.trustedBeneficiary false -> true'
+  ])
+  t.same(diff(PAY, PAY, '    exemptions: { tra: { maxAmount: 250, riskScoreBelow: 0.2 } }\n', ''), ['tightened p.yaml:2 guard: exemptions.tra {"maxAmount":25000,"riskScoreBelow":0.2} -> null'])
+  t.same(diff(PAY, PAY, '', '    lockout: { attempts: 3 }\n'), ['changed p.yaml:2 guard: lockout {"attempts":5,"window":900} -> {"attempts":3,"window":900}'])
+})
