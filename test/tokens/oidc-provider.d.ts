@@ -10,5 +10,6 @@ declare module 'oidc-provider' {
     on (event: string, listener: (...args: any[]) => void): void
   }
   export const interactionPolicy: any
+  export const errors: any
   export default Provider
 }

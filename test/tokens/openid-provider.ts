@@ -4,15 +4,54 @@
  * and a second factor when the authorization request asks for stronger acr_values); a login
  * prompt whenever the session's acr is not among the requested acr_values, as an AS that
  * honours RFC 9470 does; and key rotation (a new provider instance, new keys, same URL).
+ *
+ * Rich Authorization Requests (RFC 9396) for PSD2 payments: an authorization request may carry
+ * `authorization_details` of type `payment_initiation` (checked by `validate`); each such request
+ * asks for a fresh login with a second factor (strong customer authentication, one per payment),
+ * the user consents to exactly the payments shown (`consents`), and the access token carries them
+ * in its `authorization_details` claim beside acr, amr and auth_time.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { isDeepStrictEqual } from 'node:util'
 import { exportJWK, generateKeyPair } from 'jose'
-import { Provider, interactionPolicy } from 'oidc-provider'
+import { Provider, errors, interactionPolicy } from 'oidc-provider'
 
 export const RESOURCE = 'https://api.example.com'
 export const CLIENT = { id: 'bank-app', secret: 'bank-app-secret-0123456789', redirect: 'http://127.0.0.1/callback' }
+export const AAL1 = 'http://idmanagement.gov/ns/assurance/aal/1'
+export const AAL2 = 'http://idmanagement.gov/ns/assurance/aal/2'
+
+/** An RFC 9396 authorization details entry of type `payment_initiation`, the shape the PDP asks for. */
+export interface PaymentInitiation {
+  type: 'payment_initiation'
+  instructedAmount: { currency: string, amount: string }
+  creditorName: string
+  creditorAccount: { iban: string }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/** What the provider accepts as a payment: the fields a bank needs to show the user and execute it. */
+function validatePayment (detail: Record<string, unknown>): void {
+  const amount = detail.instructedAmount
+  const account = detail.creditorAccount
+  const problem =
+    !isObject(amount) ? 'instructedAmount: required'
+      : typeof amount.currency !== 'string' || !/^[A-Z]{3}$/.test(amount.currency) ? 'instructedAmount.currency: an ISO 4217 code'
+        : typeof amount.amount !== 'string' || !/^\d{1,12}(\.\d{1,4})?$/.test(amount.amount) ? 'instructedAmount.amount: a decimal string'
+          : typeof detail.creditorName !== 'string' || detail.creditorName.trim() === '' || detail.creditorName.length > 140 ? 'creditorName: 1 to 140 characters'
+            : !isObject(account) || typeof account.iban !== 'string' || !/^[A-Z]{2}[0-9]{2}[A-Z0-9 ]{11,36}$/i.test(account.iban) ? 'creditorAccount.iban: required'
+              : undefined
+  if (problem !== undefined) throw new errors.InvalidAuthorizationDetails(`payment_initiation: ${problem}`)
+}
+
+const paymentsIn = (params: { authorization_details?: unknown }): unknown[] => {
+  if (typeof params.authorization_details !== 'string') return []
+  const details = JSON.parse(params.authorization_details) as unknown
+  return Array.isArray(details) ? details.filter(d => isObject(d) && d.type === 'payment_initiation') : []
+}
 
 async function signingKey (kid: string): Promise<Record<string, unknown>> {
   const { privateKey } = await generateKeyPair('ES256', { extractable: true })
@@ -26,6 +65,8 @@ export class OpenIdProvider {
   private generation = 0
   /** The amr of the next login, decided from what the authorization request asks. */
   logins: Array<{ acr: string, amr: string[] }> = []
+  /** The authorization details the user was shown and approved, one entry per consent. */
+  consents: unknown[][] = []
 
   constructor () {
     this.server = createServer((req, res) => { void this.handle(req, res) })
@@ -51,10 +92,13 @@ export class OpenIdProvider {
       const requested = ctx.oidc.params.acr_values?.split(' ')
       return requested !== undefined && !requested.includes(String(ctx.oidc.session.acr)) ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT
     }))
+    // PSD2: every payment is authenticated afresh (its own auth_time), whatever the session.
+    policy.get('login').checks.add(new interactionPolicy.Check('payment_sca', 'a payment needs strong customer authentication', (ctx: { oidc: { params: { authorization_details?: string }, result?: { login?: unknown } } }) =>
+      paymentsIn(ctx.oidc.params).length > 0 && ctx.oidc.result?.login === undefined ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT))
     this.provider = new Provider(this.issuer, {
-      clients: [{ client_id: CLIENT.id, client_secret: CLIENT.secret, redirect_uris: [CLIENT.redirect], grant_types: ['authorization_code'], response_types: ['code'], id_token_signed_response_alg: 'ES256' }],
+      clients: [{ client_id: CLIENT.id, client_secret: CLIENT.secret, redirect_uris: [CLIENT.redirect], grant_types: ['authorization_code'], response_types: ['code'], id_token_signed_response_alg: 'ES256', authorization_details_types: ['payment_initiation'] }],
       jwks: { keys: [await signingKey(kid)] },
-      acrValues: ['http://idmanagement.gov/ns/assurance/aal/1', 'http://idmanagement.gov/ns/assurance/aal/2', 'phr', 'phrh', 'http://idmanagement.gov/ns/assurance/aal/3'],
+      acrValues: [AAL1, AAL2, 'phr', 'phrh', 'http://idmanagement.gov/ns/assurance/aal/3'],
       claims: { openid: ['sub'] },
       scopes: ['openid', 'api'],
       interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}`, policy },
@@ -65,6 +109,19 @@ export class OpenIdProvider {
           defaultResource: () => RESOURCE,
           useGrantedResource: () => true,
           getResourceServerInfo: () => ({ scope: 'api', audience: RESOURCE, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } })
+        },
+        richAuthorizationRequests: {
+          enabled: true,
+          types: { payment_initiation: { validate: (_ctx: unknown, detail: Record<string, unknown>) => validatePayment(detail) } },
+          // The code carries the requested details the user consented to (the grant holds every
+          // consent of the session; a token is for this request's payments only).
+          authorizationDetailsForGrantSource: (ctx: { oidc: { params: { authorization_details?: string }, grant?: { rar?: unknown[] } } }) => {
+            const requested = JSON.parse(ctx.oidc.params.authorization_details ?? '[]') as unknown[]
+            const consented = ctx.oidc.grant?.rar ?? []
+            return requested.filter(d => consented.some(c => isDeepStrictEqual(c, d)))
+          },
+          authorizationDetailsForAccessToken: (_ctx: unknown, _token: unknown, source: { rar?: unknown[] } | undefined) => source?.rar,
+          authorizationDetailsForIntrospection: (_ctx: unknown, token: { rar?: unknown[] }) => token.rar
         }
       },
       // RFC 9068 lets a JWT access token carry the authentication: acr, amr, auth_time.
@@ -87,7 +144,8 @@ export class OpenIdProvider {
         if (details.prompt.name === 'login') {
           // The test's user: a password, and a one-time code when stronger acr_values are asked for.
           const asked = typeof details.params.acr_values === 'string' ? String(details.params.acr_values).split(' ') : []
-          const login = asked.length > 0 ? { acr: asked[0]!, amr: ['pwd', 'otp'] } : { acr: 'http://idmanagement.gov/ns/assurance/aal/1', amr: ['pwd'] }
+          const payment = paymentsIn(details.params).length > 0
+          const login = asked.length > 0 || payment ? { acr: asked[0] ?? AAL2, amr: ['pwd', 'otp'] } : { acr: AAL1, amr: ['pwd'] }
           this.logins.push(login)
           await provider.interactionFinished(req, res, { login: { accountId: 'user-1', acr: login.acr, amr: login.amr, remember: true } }, { mergeWithLastSubmission: false })
           return
@@ -95,6 +153,12 @@ export class OpenIdProvider {
         const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: details.session.accountId, clientId: details.params.client_id })
         grant.addOIDCScope('openid api')
         grant.addResourceScope(RESOURCE, 'api')
+        // The user approves the payments shown (amount, payee): PSD2's dynamic linking starts here.
+        const payments = paymentsIn(details.params)
+        if (payments.length > 0) {
+          for (const p of payments) grant.addRar(p)
+          this.consents.push(payments)
+        }
         await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true })
         return
       }
@@ -141,6 +205,11 @@ export class Browser {
       url = next.href
     }
     throw new Error('too many redirects')
+  }
+
+  /** An authorization for payments: RFC 9396 `authorization_details` (JSON) in the request. */
+  async authorizePayments (issuer: string, details: unknown[], params: Record<string, string> = {}): Promise<string> {
+    return this.authorize(issuer, { ...params, authorization_details: JSON.stringify(details) })
   }
 
   private async exchange (issuer: string, code: string, verifier: string): Promise<string> {
