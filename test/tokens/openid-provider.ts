@@ -147,7 +147,9 @@ export class OpenIdProvider {
           const payment = paymentsIn(details.params).length > 0
           const login = asked.length > 0 || payment ? { acr: asked[0] ?? AAL2, amr: ['pwd', 'otp'] } : { acr: AAL1, amr: ['pwd'] }
           this.logins.push(login)
-          await provider.interactionFinished(req, res, { login: { accountId: 'user-1', acr: login.acr, amr: login.amr, remember: true } }, { mergeWithLastSubmission: false })
+          // login_hint names the user (default user-1), so tests can keep users' histories apart.
+          const accountId = typeof details.params.login_hint === 'string' ? details.params.login_hint : 'user-1'
+          await provider.interactionFinished(req, res, { login: { accountId, acr: login.acr, amr: login.amr, remember: true } }, { mergeWithLastSubmission: false })
           return
         }
         const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId: details.session.accountId, clientId: details.params.client_id })
