@@ -24,13 +24,21 @@ issuers:
   - issuer: ${op.issuer}
     audience: [${RESOURCE}]
 callers:
+  - name: bank
+    explain: true
   - name: legacy
     trustClaims: true
+    explain: true
 policies:
   - id: payment-sca
     actions: [payments.initiate]
     require: { aal: 2, bind: transaction }
     message: Confirm this payment.
+  - id: transfer-sca
+    actions: [payments.transfer]
+    require: { aal: 2, bind: transaction }
+    message: Confirm this transfer.
+    exemptions: { lowValue: true, trustedBeneficiary: true }
 `
   }
 })
@@ -41,7 +49,8 @@ interface Answer {
   decision: string
   required?: { aal: number, maxAge: number, acrValues: string[], authorizationDetails?: PaymentInitiation[] }
   challenge?: { status: number, wwwAuthenticate?: string }
-  reasons: Array<{ policy?: string, trigger: string, outcome?: string, unmet?: string[], detail?: string }>
+  reasons: Array<{ policy?: string, trigger: string, outcome?: string, unmet?: string[], detail?: string, exemption?: string }>
+  decisionId: string
 }
 
 const IBAN = 'DE89 3704 0044 0532 0130 00'
@@ -181,7 +190,58 @@ t.test('AuthZEN: the step-up names the payment in context.step_up; the linked to
   const first = await evaluate(weak)
   t.equal(first.decision, false)
   t.same(first.context.step_up?.required?.authorizationDetails, [linked(payment)])
-  const token = await authorize(browser, user, { decision: 'step_up', reasons: [], required: first.context.step_up!.required, challenge: first.context.step_up!.challenge })
+  const token = await authorize(browser, user, { decision: 'step_up', decisionId: '', reasons: [], required: first.context.step_up!.required, challenge: first.context.step_up!.challenge })
   t.equal((await evaluate(token)).decision, true, 'the linked token permits')
   t.equal((await evaluate(token)).decision, false, 'and only once')
+})
+
+t.test('trusted beneficiaries: a payee joins the list only through an SCA-authenticated payment with trustPayee', async t => {
+  const user = 'frank'
+  const { browser, weak } = await customer(user)
+  const transfer = (token: string, transaction: Transaction): Promise<Answer> => decide({ action: 'payments.transfer', token, context: { transaction } })
+  const rent = tx('950.00', 'Landlord Ltd', 'GB82 WEST 1234 5698 7654 32')
+
+  // A low-value payment asking to trust the payee is exempted, and does not make the payee trusted.
+  const small = await transfer(weak, { ...tx('10.00', 'Landlord Ltd', 'GB82 WEST 1234 5698 7654 32'), trustPayee: true })
+  t.equal(small.decision, 'allow')
+  t.equal(small.reasons.find(r => r.policy === 'transfer-sca')?.exemption, 'lowValue')
+  const notYet = await transfer(weak, rent)
+  t.equal(notYet.decision, 'step_up', 'an exempted payment adds nobody to the trusted list')
+
+  // The rent, SCA-confirmed with trustPayee: the payee joins the list.
+  const token = await authorize(browser, user, notYet)
+  const confirmed = await transfer(token, { ...rent, trustPayee: true })
+  t.equal(confirmed.decision, 'allow', JSON.stringify(confirmed.reasons))
+  t.equal(confirmed.reasons.find(r => r.policy === 'transfer-sca')?.exemption, undefined, 'paid by the SCA, not an exemption')
+
+  // Next month's rent to the same payee, with the password session: exempted as a trusted beneficiary.
+  const next = await transfer(weak, { ...rent, amount: '975.00', payee: { name: 'Landlord Ltd', iban: 'gb82west12345698765432' } })
+  t.equal(next.decision, 'allow', JSON.stringify(next.reasons))
+  t.equal(next.reasons.find(r => r.policy === 'transfer-sca')?.exemption, 'trustedBeneficiary')
+  // The same amount to another payee is not.
+  const other = await transfer(weak, tx('975.00', 'Landlord Ltd', IBAN))
+  t.equal(other.decision, 'step_up', 'trust follows the IBAN')
+})
+
+t.test('lockout: five reported failed step-ups lock the payment step-up (temporarily_locked) for the window', async t => {
+  const user = 'gina'
+  const { weak } = await customer(user)
+  const payment = tx('300.00')
+  for (let i = 0; i < 5; i++) {
+    const answer = await pay(weak, payment)
+    t.equal(answer.decision, 'step_up', `attempt ${i + 1} asks`)
+    const res = await pdp.app.inject({ method: 'POST', url: '/events', headers: { authorization: `Bearer ${KEYS.bank}` }, payload: { decisionId: answer.decisionId, event: 'auth.step_up_failed', detail: 'wrong one-time code' } })
+    t.equal(res.statusCode, 200, res.body)
+  }
+  const locked = await pay(weak, payment)
+  t.equal(locked.decision, 'deny')
+  t.equal(locked.challenge?.status, 403)
+  t.match(locked.challenge?.wwwAuthenticate, /^Bearer error="temporarily_locked", error_description="[^"]+"$/)
+  t.ok(locked.reasons.some(r => r.trigger === 'lockout'), JSON.stringify(locked.reasons))
+  t.equal(locked.required, undefined, 'no payment to authorize while locked')
+
+  pdp.clock.offsetMs += 16 * 60_000 // the window (15 min) has passed
+  t.teardown(() => { pdp.clock.offsetMs -= 16 * 60_000 })
+  const later = await pay(weak, payment)
+  t.not(later.decision, 'deny', 'unlocked after the window')
 })
