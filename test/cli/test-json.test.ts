@@ -90,7 +90,7 @@ t.test('--json on the example policies: totals match the text output; no coverag
   t.equal(report.totals.failed, 0)
   t.notOk('coverage' in report, 'coverage only with --coverage')
   const covered = JSON.parse((await stepup('test', 'policies', '--coverage', '--json')).out) as TestReport
-  t.match(covered.coverage, [{ set: 'policies', policies: { fired: 15, total: 15 }, triggers: { fired: 15, total: 15 }, notFired: [] }])
+  t.match(covered.coverage, [{ set: 'policies', policies: { fired: 16, total: 16 }, triggers: { fired: 16, total: 16 }, notFired: [] }])
 })
 
 t.test('--json with failures: exit 1, every failure line, a suite that cannot load says why', async t => {
