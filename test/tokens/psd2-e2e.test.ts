@@ -245,3 +245,29 @@ t.test('lockout: five reported failed step-ups lock the payment step-up (tempora
   const later = await pay(weak, payment)
   t.not(later.decision, 'deny', 'unlocked after the window')
 })
+
+t.test('concurrent retries: one SCA pays once, five low-value places are taken by five payments', async t => {
+  const user = 'hana'
+  const { browser, weak } = await customer(user)
+  const payment = tx('640.00', 'Furniture House', 'DE89370400440532013000')
+  const token = await authorize(browser, user, await pay(weak, payment))
+  const answers = await Promise.all(Array.from({ length: 8 }, () => pay(token, payment)))
+  t.equal(answers.filter(a => a.decision === 'allow').length, 1, 'exactly one of eight concurrent retries is allowed')
+  for (const a of answers.filter(a => a.decision !== 'allow')) t.same(unmetOf(a), ['consumed'])
+
+  const { weak: other } = await customer('ivan')
+  const small = await Promise.all(Array.from({ length: 8 }, (_, i) => decide({ action: 'payments.transfer', token: other, context: { transaction: tx(`5.0${i}`, 'Kiosk') } })))
+  t.equal(small.filter(a => a.decision === 'allow').length, 5, 'five exempted, whatever the interleaving')
+})
+
+t.test('the SCA must be recent: 5 minutes by default on a bound policy', async t => {
+  const user = 'jo'
+  const { browser, weak } = await customer(user)
+  const payment = tx('77.00')
+  const token = await authorize(browser, user, await pay(weak, payment))
+  pdp.clock.offsetMs += 6 * 60_000
+  t.teardown(() => { pdp.clock.offsetMs -= 6 * 60_000 })
+  const late = await pay(token, payment)
+  t.equal(late.decision, 'step_up')
+  t.same(unmetOf(late), ['freshness'], 'linked, but too old')
+})
