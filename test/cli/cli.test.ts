@@ -61,7 +61,7 @@ t.test('stepup check', async t => {
       'test/fixtures/cli/invalid/payments.yaml:6:9 policies[1].id: error: duplicate id "payouts" (first defined at payments.yaml:3)',
       'test/fixtures/cli/invalid/payments.yaml:11:20 policies[2].when[0].condition: error: invalid CEL (at character 17): Unexpected token: EOF',
       'test/fixtures/cli/invalid/payments.yaml:16:26 policies[3].when[0].ipList.lists: error: no list file lists/tor.txt',
-      'test/fixtures/cli/invalid/payments.yaml:20:5 policies[4].requires: error: unknown field; expected one of: id, description, scope, overrides, actions, when, effect, require, message, mode',
+      'test/fixtures/cli/invalid/payments.yaml:20:5 policies[4].requires: error: unknown field; expected one of: id, description, scope, overrides, actions, when, effect, require, exemptions, lockout, message, mode',
       'test/fixtures/cli/invalid/account.yaml:7:20 policies[0].when[0].condition: warning: reads context.country without has(): when a request omits it, the condition errors and fires the policy (fail closed); guard it: has(context.country) && …',
       'test/fixtures/cli/invalid: 6 errors, 1 warning: the server would refuse this folder'
     ])
