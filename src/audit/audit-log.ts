@@ -173,7 +173,7 @@ export const matches = (e: AuditRecord, f: AuditFilter): boolean => {
 }
 
 /**
- * A bounded map: the least recently written keys go first. lru-cache evicts in O(1); the
+ * A bounded map: the least recently used keys go first. lru-cache evicts in O(1); the
  * hand-written Map version it replaces paid O(n) per insert once full (a `keys()` iterator
  * started over a Map whose head had been deleted many times).
  */

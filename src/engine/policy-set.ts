@@ -3,6 +3,7 @@
  * the IP lists. Building the plan for a request costs the depth of its action, whatever
  * the number of unrelated policies.
  */
+import { LRUCache } from 'lru-cache'
 import { ActionIndex } from './actions.js'
 import type { Learning } from './learning.js'
 import type { Assurance, DecisionRequest, Policy, SignalNeeds } from './model.js'
@@ -96,7 +97,7 @@ export class PolicySetBuilder {
 
 function assemble (policies: Policy[], byScope: Map<string, ActionIndex<Policy>>, order: Map<Policy, number>, assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
   // Plans depend only on (tenant, application, action): cache them, bounded.
-  const cache = new Map<string, Plan>()
+  const cache = new LRUCache<string, Plan>({ max: PLAN_CACHE_LIMIT })
 
   const computePlan = (tenant: string | undefined, application: string | undefined, action: string): Plan => {
     const keys = [scopeKey(undefined, undefined)]
@@ -139,7 +140,6 @@ function assemble (policies: Policy[], byScope: Map<string, ActionIndex<Policy>>
       let plan = cache.get(key)
       if (!plan) {
         plan = computePlan(tenant, application, action)
-        if (cache.size >= PLAN_CACHE_LIMIT) cache.clear()
         cache.set(key, plan)
       }
       return plan

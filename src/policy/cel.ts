@@ -6,6 +6,7 @@
  * only the signals that some policy needs.
  */
 import { Environment, EvaluationError, type ASTNode } from '@marcbachmann/cel-js'
+import { LRUCache } from 'lru-cache'
 import { RE2JS } from 're2js'
 import type { ConditionProgram } from '../engine/model.js'
 import { children, COST_BUDGET, DATA_SIZE, estimateCost } from './cel-cost.js'
@@ -154,7 +155,7 @@ function walk (node: ASTNode, bound: Set<string>, reads: Set<string>, comprehens
  * lookaround), and costs nothing per request; a caller-chosen pattern would be compiled on
  * every evaluation and let caller data pick the automaton's size.
  */
-const re2Cache = new Map<string, RE2JS>()
+const re2Cache = new LRUCache<string, RE2JS>({ max: 10_000 })
 /** `(a?){500}a{500}` is 2,502 instructions and takes ~0.5 s on 60 KB; real patterns are < 100. */
 const MAX_PROGRAM_SIZE = 1000
 
@@ -169,7 +170,7 @@ function compileRe2 (pattern: string, offset: number | undefined): RE2JS {
   if (re.programSize() > MAX_PROGRAM_SIZE) {
     throw new ConditionError(`the pattern ${JSON.stringify(pattern)} compiles to ${re.programSize()} instructions (at most ${MAX_PROGRAM_SIZE}): shorten its counted repetitions`, offset)
   }
-  if (re2Cache.size < 10_000) re2Cache.set(pattern, re)
+  re2Cache.set(pattern, re)
   return re
 }
 

@@ -10,6 +10,7 @@
  * - triggers whose parameters make them never fire;
  * - a condition reading a `context` field without `has()`.
  */
+import { LRUCache } from 'lru-cache'
 import { acrExpresses } from '../engine/assurance.js'
 import { acrValuesFor } from '../engine/challenge.js'
 import { MAX_DISTANCE_KM } from '../engine/geo.js'
@@ -25,12 +26,11 @@ type Token = { kind: 'literal', value: string } | { kind: 'one' } | { kind: 'man
 /** Any segment that no pattern names: one representative for all of them. */
 const OTHER = '\u0000'
 
-const tokenCache = new Map<string, Token[]>()
+const tokenCache = new LRUCache<string, Token[]>({ max: 10_000 })
 const tokenize = (pattern: string): Token[] => {
   let tokens = tokenCache.get(pattern)
   if (!tokens) {
     tokens = pattern.split('.').map((s): Token => (s === '**' ? { kind: 'many' } : s === '*' ? { kind: 'one' } : { kind: 'literal', value: s }))
-    if (tokenCache.size >= 10_000) tokenCache.clear()
     tokenCache.set(pattern, tokens)
   }
   return tokens
