@@ -7,8 +7,9 @@
  */
 import type { AuditLog, DecisionAuditRecord } from './audit-log.js'
 import { BoundedMap } from './audit-log.js'
+import { HOUR } from '../engine/units.js'
 
-export const COMPLETION_WINDOW_MS = 60 * 60 * 1000
+export const COMPLETION_WINDOW_MS = HOUR * 1000
 
 export interface CompletionTracker {
   /** Looks at one decision record; appends `auth.step_up_completed` when it completes a pending step-up. */

@@ -6,10 +6,10 @@
  * still its own stream entry. Step-ups awaiting their outcome are remembered for a day.
  */
 import type { Cluster, Redis } from 'ioredis'
+import { DAY } from '../engine/units.js'
 import { StoreUnavailableError } from '../errors.js'
 import { matches, toEntry, type AuditEntry, type AuditLog, type AuditRecord, type StepUpRef } from './audit-log.js'
 
-const DAY = 86400
 const SCAN_LIMIT = 10_000
 const BATCH = 100
 const EXPORT_PAGE = 1000

@@ -8,6 +8,7 @@ import { isWithin, provesOneOf, type Session } from './assurance.js'
 import type { Aal, Assurance, Facts, HistorySnapshot, Location, Policy, Trigger } from './model.js'
 import { readsSignal } from './needs.js'
 import { DEFAULTS, type RiskEvaluator } from './risk.js'
+import { DAY, HOUR } from './units.js'
 
 /**
  * What a session must meet to teach a fact some policies use: their highest AAL, smallest
@@ -54,9 +55,8 @@ export interface HistoryUpdate {
   resource?: string
 }
 
-const REFRESH_AFTER = 3600
+const REFRESH_AFTER = HOUR
 const EMPTY_TABLE: WindowTable = { days: [], strictest: [] }
-const DAY = 86400
 
 type SignalUse = { hasHistory?: boolean, device?: number, country?: number, travel?: Omit<TravelUser, keyof User>, resource?: { name: string, days: number } }
 

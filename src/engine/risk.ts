@@ -5,6 +5,7 @@
 import { distanceKm } from './geo.js'
 import type { Assurance, Facts, Location, Trigger, UnknownLocation } from './model.js'
 import { conditionNeeds } from './needs.js'
+import { DAY, HOUR, MINUTE } from './units.js'
 
 export interface TriggerResult {
   fired: boolean
@@ -12,7 +13,6 @@ export interface TriggerResult {
   figures?: Record<string, unknown>
 }
 
-const DAY = 86400
 const NOT_FIRED: TriggerResult = { fired: false }
 
 export const DEFAULTS = {
@@ -33,7 +33,7 @@ const placeFigures = (l: Location): Record<string, unknown> => ({
 })
 
 const elapsedText = (s: number): string =>
-  s < 120 ? `${s} s` : s < 7200 ? `${Math.round(s / 60)} min` : s < 2 * DAY ? `${Math.round(s / 3600)} h` : `${Math.round(s / DAY)} days`
+  s < 2 * MINUTE ? `${s} s` : s < 2 * HOUR ? `${Math.round(s / MINUTE)} min` : s < 2 * DAY ? `${Math.round(s / HOUR)} h` : `${Math.round(s / DAY)} days`
 
 /** 10849 -> "10,849" (what toLocaleString('en-US') gives, without the Intl machinery). */
 const km = (n: number): string => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
@@ -129,7 +129,7 @@ export class RiskEvaluator {
     // A previous time in the future (clock skew, forged history) must not hide travel.
     const elapsed = Math.max(1, Math.round(this.now - last.at))
     const effective = Math.max(0, distance - last.accuracyKm - to.accuracyKm)
-    return { distanceKm: distance, elapsedSeconds: elapsed, speedKmh: effective / (elapsed / 3600), from: last, to }
+    return { distanceKm: distance, elapsedSeconds: elapsed, speedKmh: effective / (elapsed / HOUR), from: last, to }
   }
 
   impossibleTravel (maxSpeedKmh: number, minDistanceKm: number, maxAccuracyKm: number, unknownLocation: UnknownLocation = 'fire'): TriggerResult {

@@ -4,6 +4,7 @@
  * a second evaluation. When the engine gives no trace, the reasons (fired triggers of enforced
  * policies) are shown the same way, and the tree says that it is the shorter story.
  */
+import { DAY, HOUR, MINUTE } from '../engine/units.js'
 
 export type TriggerStatus = 'fired' | 'not_fired' | 'error'
 export type PolicyOutcome = 'not_fired' | 'step_up' | 'satisfied' | 'deny' | 'overridden'
@@ -44,9 +45,9 @@ export interface TreeNode {
 /** 300 -> "5 min", 0 -> "0 s (every time)". */
 export function formatDuration (seconds: number): string {
   if (seconds === 0) return '0 s (every time)'
-  if (seconds % 86_400 === 0) return `${seconds / 86_400} d`
-  if (seconds % 3600 === 0) return `${seconds / 3600} h`
-  if (seconds % 60 === 0) return `${seconds / 60} min`
+  if (seconds % DAY === 0) return `${seconds / DAY} d`
+  if (seconds % HOUR === 0) return `${seconds / HOUR} h`
+  if (seconds % MINUTE === 0) return `${seconds / MINUTE} min`
   return `${seconds} s`
 }
 

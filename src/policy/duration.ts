@@ -1,4 +1,5 @@
 import ms from 'ms'
+import { DAY, HOUR, MINUTE } from '../engine/units.js'
 
 /**
  * Converts a validated duration (seconds as a number, or `30s`, `5m`, `1h`, `1d`) to whole
@@ -16,8 +17,8 @@ export function toSeconds (value: number | string): number {
 
 /** 300 -> "5m", 90 -> "90s", 0 -> "0s": for messages, not for parsing. */
 export function formatSeconds (seconds: number): string {
-  if (seconds !== 0 && seconds % 86400 === 0) return `${seconds / 86400}d`
-  if (seconds !== 0 && seconds % 3600 === 0) return `${seconds / 3600}h`
-  if (seconds !== 0 && seconds % 60 === 0) return `${seconds / 60}m`
+  if (seconds !== 0 && seconds % DAY === 0) return `${seconds / DAY}d`
+  if (seconds !== 0 && seconds % HOUR === 0) return `${seconds / HOUR}h`
+  if (seconds !== 0 && seconds % MINUTE === 0) return `${seconds / MINUTE}m`
   return `${seconds}s`
 }
