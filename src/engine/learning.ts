@@ -7,7 +7,7 @@
 import { isWithin, provesOneOf, type Session } from './assurance.js'
 import type { Aal, Assurance, Facts, HistorySnapshot, Location, Policy, Trigger } from './model.js'
 import { readsSignal } from './needs.js'
-import { DEFAULTS, type RiskEvaluator } from './risk.js'
+import { DEFAULTS, isStale, type RiskEvaluator } from './risk.js'
 import { DAY, HOUR } from './units.js'
 
 /**
@@ -193,9 +193,6 @@ function strongEnough (session: Session, users: User[], assurance: Assurance): b
   return session.aal >= aal && isWithin(session, maxAge, assurance.clockSkew)
 }
 
-const stale = (lastSeen: number | undefined, days: number, now: number): boolean =>
-  lastSeen === undefined || now - lastSeen > days * DAY
-
 const needsRefresh = (lastSeen: number | undefined, now: number): boolean =>
   lastSeen === undefined || now - lastSeen >= REFRESH_AFTER
 
@@ -211,7 +208,7 @@ export function learnFrom (
   if (!snapshot.hasHistory && rules.firstFact !== undefined && !strongEnough(session, [rules.firstFact], assurance)) return update
   const learnWindowed = (lastSeen: number | undefined, table: WindowTable, defaultDays: number): boolean => {
     if (table.days.length === 0) {
-      return stale(lastSeen, defaultDays, now) ? strongEnough(session, [], assurance) : needsRefresh(lastSeen, now)
+      return isStale(lastSeen, defaultDays, now) ? strongEnough(session, [], assurance) : needsRefresh(lastSeen, now)
     }
     const count = newForCount(table, lastSeen, now)
     if (count > 0) return strongEnough(session, [table.strictest[count - 1]!], assurance)

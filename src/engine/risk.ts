@@ -38,7 +38,8 @@ const elapsedText = (s: number): string =>
 /** 10849 -> "10,849" (what toLocaleString('en-US') gives, without the Intl machinery). */
 const km = (n: number): string => String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')
 
-const isStale = (lastSeen: number | undefined, days: number, now: number): boolean =>
+/** Not seen within the last `days` days (or never). */
+export const isStale = (lastSeen: number | undefined, days: number, now: number): boolean =>
   lastSeen === undefined || now - lastSeen > days * DAY
 
 export interface Travel { distanceKm: number, elapsedSeconds: number, speedKmh: number, from: Location, to: Location }
