@@ -63,6 +63,15 @@ export function actionMatches (pattern: string, action: string): boolean {
   return index.match(action).length > 0
 }
 
-/** The request grammar (docs/api.md#post-decide): 1-200 chars of [A-Za-z0-9._:/-], non-empty segments. */
-export const ACTION_REGEX = /^[A-Za-z0-9:/-]+(\.[A-Za-z0-9:/-]+)*$/
-export const isValidAction = (action: string): boolean => action.length >= 1 && action.length <= 200 && ACTION_REGEX.test(action)
+/* ---------- the action grammar, written once for the request schema, policies and gateway routes ---------- */
+
+/** One segment of an action: letters, digits, `:`, `/`, `-`. */
+const SEGMENT = '[A-Za-z0-9:/-]+'
+/** The longest action (and action pattern) accepted. */
+export const ACTION_MAX_LENGTH = 200
+/** The request grammar (docs/api.md#post-decide): non-empty segments separated by dots, as a JSON Schema `pattern`. */
+export const ACTION_PATTERN = `^${SEGMENT}(\\.${SEGMENT})*$`
+/** A policy's action pattern: the same segments, or `*` (one segment) / `**` (one or more). */
+export const ACTION_GLOB_PATTERN = `^(\\*\\*|\\*|${SEGMENT})(\\.(\\*\\*|\\*|${SEGMENT}))*$`
+export const ACTION_REGEX = new RegExp(ACTION_PATTERN)
+export const isValidAction = (action: string): boolean => action.length >= 1 && action.length <= ACTION_MAX_LENGTH && ACTION_REGEX.test(action)

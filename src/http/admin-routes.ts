@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { formatProblem } from '../errors.js'
+import { ACTION_MAX_LENGTH } from '../engine/actions.js'
 import { send } from './errors.js'
 import type { PolicyHolder } from '../policy/load.js'
 import type { PolicyReloader } from '../policy/reloader.js'
@@ -116,7 +117,7 @@ export function registerAdminRoutes (app: FastifyInstance, deps: {
         properties: {
           event: { type: 'string', enum: AUDIT_EVENTS },
           subject: { type: 'string', maxLength: 512 },
-          action: { type: 'string', maxLength: 200 },
+          action: { type: 'string', maxLength: ACTION_MAX_LENGTH },
           decisionId: { type: 'string', maxLength: 64 },
           from: { type: 'string', maxLength: 40 },
           to: { type: 'string', maxLength: 40 },

@@ -1,6 +1,9 @@
 import ms from 'ms'
 import { DAY, HOUR, MINUTE } from '../engine/units.js'
 
+/** A duration in a policy file: `0`, or a number with a unit (30s, 1.5h, 1d); a plain number of seconds is an integer instead. */
+export const DURATION_PATTERN = '^(0|[0-9]+(\\.[0-9]+)?(s|m|h|d))$'
+
 /**
  * Converts a validated duration (seconds as a number, or `30s`, `5m`, `1h`, `1d`) to whole
  * seconds. The schema has already constrained the shape; `ms` does the unit arithmetic.

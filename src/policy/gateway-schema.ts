@@ -2,10 +2,11 @@
  * The JSON Schema of the `issuers:`, `callers:` and `routes:` sections of a policy file (token
  * verification, scoped callers, gateway routes). Merged into the policy file schema.
  */
+import { ACTION_MAX_LENGTH, ACTION_PATTERN } from '../engine/actions.js'
 import { ALLOWED_ALGORITHMS } from '../tokens/issuer.js'
+import { DURATION_PATTERN } from './duration.js'
 
-const durationPattern = '^(0|[0-9]+(\\.[0-9]+)?(s|m|h|d))$'
-const duration = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: durationPattern }] }
+const duration = { anyOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: DURATION_PATTERN }] }
 const url = { type: 'string', minLength: 8, maxLength: 2000, pattern: '^https?://[^\\s]+$' }
 const name = { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }
 const claimName = { type: 'string', minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9_.:/-]+$' }
@@ -84,7 +85,7 @@ const route = {
         path: { type: 'string', minLength: 1, maxLength: 1000, pattern: '^/' }
       }
     },
-    action: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9:/-]+(\\.[A-Za-z0-9:/-]+)*$' },
+    action: { type: 'string', minLength: 1, maxLength: ACTION_MAX_LENGTH, pattern: ACTION_PATTERN },
     resource: name,
     application: name,
     context: { type: 'object', maxProperties: 32, additionalProperties: source }

@@ -3,22 +3,21 @@
  * published as `policies/policy.schema.json` so YAML language servers check as operators type.
  */
 
+import { ACTION_GLOB_PATTERN, ACTION_MAX_LENGTH } from '../engine/actions.js'
+import { DURATION_PATTERN } from './duration.js'
 import { gatewaySections } from './gateway-schema.js'
 
-const durationPattern = '^(0|[0-9]+(\\.[0-9]+)?(s|m|h|d))$'
 
 const duration = {
   description: 'A duration: a number of seconds, or a number with a unit (30s, 5m, 1h, 1d).',
   anyOf: [
     { type: 'integer', minimum: 0 },
-    { type: 'string', pattern: durationPattern }
+    { type: 'string', pattern: DURATION_PATTERN }
   ]
 }
 
 const days = { type: 'integer', minimum: 1, maximum: 400, description: 'A look-back window in days (1-400).' }
 
-/** `*` one segment, `**` one or more; other segments use the action alphabet. */
-export const actionPatternRegex = '^(\\*\\*|\\*|[A-Za-z0-9:/-]+)(\\.(\\*\\*|\\*|[A-Za-z0-9:/-]+))*$'
 export const idRegex = '^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$'
 export const listNameRegex = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'
 
@@ -101,7 +100,7 @@ const policy = {
       type: 'array',
       minItems: 1,
       uniqueItems: true,
-      items: { type: 'string', maxLength: 200, pattern: actionPatternRegex },
+      items: { type: 'string', maxLength: ACTION_MAX_LENGTH, pattern: ACTION_GLOB_PATTERN },
       description: 'Action globs: `*` matches one segment, `**` one or more.'
     },
     when: { type: 'array', minItems: 1, items: trigger },
