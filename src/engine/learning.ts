@@ -196,6 +196,16 @@ function strongEnough (session: Session, users: User[], assurance: Assurance): b
 const needsRefresh = (lastSeen: number | undefined, now: number): boolean =>
   lastSeen === undefined || now - lastSeen >= REFRESH_AFTER
 
+/** What deciding whether a fact may be learned reads: the subject's history, the rules, the session and the clock. */
+interface LearningContext {
+  snapshot: HistorySnapshot
+  rules: LearningRules
+  session: Session
+  risk: RiskEvaluator
+  assurance: Assurance
+  now: number
+}
+
 /**
  * The writes an allowed decision makes. New facts need a strong, recent session; known
  * facts are refreshed, at most hourly, by any allowed request.
@@ -228,7 +238,7 @@ export function learnFrom (
     if (location.country !== undefined && learnWindowed(snapshot.countryLastSeen, rules.country, DEFAULTS.newCountry.days)) {
       update.country = location.country
     }
-    if (learnLocation(snapshot, location, rules, session, risk, assurance, now)) update.location = location
+    if (learnLocation(location, { snapshot, rules, session, risk, assurance, now })) update.location = location
   }
   return update
 }
@@ -240,10 +250,7 @@ export function learnFrom (
  * imprecise location never replaces a precise one from a session below the floor, or a coarse
  * address (a country centroid) would hide the next jump.
  */
-function learnLocation (
-  snapshot: HistorySnapshot, location: Location, rules: LearningRules, session: Session, risk: RiskEvaluator,
-  assurance: Assurance, now: number
-): boolean {
+function learnLocation (location: Location, { snapshot, rules, session, risk, assurance, now }: LearningContext): boolean {
   const last = snapshot.lastLocation
   if (!last) return true // the first location is not a new fact
   const d = DEFAULTS.impossibleTravel

@@ -91,11 +91,23 @@ export class PolicySetBuilder {
 
   finish (assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
     if (this.next < this.policies.length) throw new Error('PolicySetBuilder.finish before every policy is indexed')
-    return assemble(this.policies, this.byScope, this.order, assurance, ipLists, hash, learning)
+    return assemble({ policies: this.policies, byScope: this.byScope, order: this.order, assurance, ipLists, hash, learning })
   }
 }
 
-function assemble (policies: Policy[], byScope: Map<string, ActionIndex<Policy>>, order: Map<Policy, number>, assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
+interface SetParts {
+  policies: Policy[]
+  /** The action index of each scope. */
+  byScope: Map<string, ActionIndex<Policy>>
+  /** Each policy's place in the folder: plans list policies in this order. */
+  order: Map<Policy, number>
+  assurance: Assurance
+  ipLists: IpListMatcher
+  hash: string
+  learning: Learning
+}
+
+function assemble ({ policies, byScope, order, assurance, ipLists, hash, learning }: SetParts): CompiledPolicySet {
   // Plans depend only on (tenant, application, action): cache them, bounded.
   const cache = new LRUCache<string, Plan>({ max: PLAN_CACHE_LIMIT })
 

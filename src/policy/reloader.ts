@@ -93,7 +93,14 @@ export function createPolicyReloader (options: {
     try { await access(join(dir, ALLOW_REMOVALS_FILE)); return true } catch { return false }
   }
 
-  const event = (name: PolicyAuditRecord['event'], trigger: string, before: CompiledPolicySet, after: string | undefined, changes: Pick<SetChanges, 'added' | 'removed' | 'changed'>, problems?: string[]): void => {
+  const event = (name: PolicyAuditRecord['event'], { trigger, before, after, changes, problems }: {
+    trigger: string
+    before: CompiledPolicySet
+    /** The revision of the new set, when one was compiled. */
+    after?: string | undefined
+    changes: Pick<SetChanges, 'added' | 'removed' | 'changed'>
+    problems?: string[]
+  }): void => {
     options.onEvent?.({
       at: now(),
       event: name,
@@ -118,7 +125,7 @@ export function createPolicyReloader (options: {
       holder.refuse(err)
       const errors = err.problems.map(formatProblem)
       logger.error({ trigger, errors }, 'policy reload refused: the previous set keeps serving')
-      event('policy.rejected', trigger, before, undefined, { added: [], removed: [], changed: [] }, errors)
+      event('policy.rejected', { trigger, before, changes: { added: [], removed: [], changed: [] }, problems: errors })
       return { ...base, ok: false, outcome: 'invalid', policies: before.policies.length, hash: before.hash, revision: before.revision, changed: false, errors, warnings: [] }
     }
     const { set, warnings } = loaded
@@ -136,12 +143,12 @@ export function createPolicyReloader (options: {
       holder.refuse(error)
       const errors = error.problems.map(formatProblem)
       logger.error({ trigger, removed: changes.removed, emptied: changes.emptied, gateway: changes.gatewayRemoved }, 'policy reload refused: it removes policies without confirmation; the previous set keeps serving')
-      event('policy.rejected', trigger, before, set.revision, changes, errors)
+      event('policy.rejected', { trigger, before, after: set.revision, changes, problems: errors })
       return { ...base, ...diff, ok: false, outcome: 'removal_refused', policies: before.policies.length, hash: before.hash, revision: before.revision, changed: false, errors, warnings: warningLines }
     }
     holder.replace(set)
     logger.info({ trigger, policies: set.policies.length, revisionBefore: before.revision, revision: set.revision, added: changes.added, removed: changes.removed, changed: changes.changed }, 'policies reloaded')
-    event('policy.reloaded', trigger, before, set.revision, changes)
+    event('policy.reloaded', { trigger, before, after: set.revision, changes })
     return { ...base, ...diff, ok: true, outcome: 'applied', policies: set.policies.length, hash: set.hash, revision: set.revision, changed: true, errors: [], warnings: warningLines }
   }
 
