@@ -14,12 +14,12 @@ import { isLoopback, type Config } from './config.js'
 import { callerIdentifier, keyChecker, requireCaller, requireKey } from './http/auth.js'
 import { TokenVerifier } from './tokens/verify.js'
 import { currentGateway, scopeOf, type Access } from './gateway/access.js'
-import { registerGatewayRoutes } from './http/gateway-routes.js'
-import { registerAuthzenRoutes } from './http/authzen-routes.js'
-import { registerDecideRoute } from './http/decide-route.js'
+import { gatewayRoutes } from './http/gateway-routes.js'
+import { authzenRoutes } from './http/authzen-routes.js'
+import { decideRoute } from './http/decide-route.js'
 import { registerErrorHandling } from './http/errors.js'
-import { registerHealthRoutes } from './http/health-routes.js'
-import { registerAdminRoutes } from './http/admin-routes.js'
+import { healthRoutes } from './http/health-routes.js'
+import { adminRoutes } from './http/admin-routes.js'
 import { registerEventsRoute } from './http/events-route.js'
 import { registerRateLimits } from './http/rate-limit.js'
 import underPressure from '@fastify/under-pressure'
@@ -27,7 +27,7 @@ import { createMemoryAuditLog, recordRequest, type AuditLog, type DecisionAuditR
 import { createCompletionTracker, type CompletionTracker } from './audit/completion.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
-import { playgroundAccess, registerPlayground } from './playground/routes.js'
+import { playgroundAccess, playgroundRoutes } from './playground/routes.js'
 import { send } from './http/errors.js'
 import { documentOpenApi } from './http/openapi-docs.js'
 import { errorSchema } from './contract/schemas.js'
@@ -219,25 +219,23 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   const identify = config.apiKeys.length > 0 ? callerIdentifier(config.apiKeys) : undefined
   const apiGuard = identify ? [requireCaller(identify, 'authorization')] : []
   const access: Access = { verifier: deps.verifier ?? new TokenVerifier({ now, secrets: config.secrets }), policies: deps.policies, keyed: identify !== undefined, now }
-  registerDecideRoute(app, service, deps.policies, apiGuard, access)
-  registerGatewayRoutes(app, service, access, {
-    guard: identify ? [requireCaller(identify, 'x-stepup-key')] : [],
-    trustedProxies: config.trustedProxies ?? ['127.0.0.0/8', '::1/128'],
-    deviceHeader: config.deviceHeader ?? 'x-device-fingerprint',
-    deviceCookie: config.deviceCookie
-  })
-  registerAuthzenRoutes(app, service, access, apiGuard)
+  // Each group of routes is a plugin, loaded when the app gets ready (after the hooks below), in
+  // this order: the order of the OpenAPI document.
+  void app.register(decideRoute, { service, access, guard: apiGuard })
+  void app.register(authzenRoutes, { service, access, guard: apiGuard })
   const tenantsOf = (request: FastifyRequest): string[] | undefined => scopeOf(request, currentGateway(access).gateway)?.tenants
-  registerEventsRoute(app, { audit, now, guard: apiGuard, tenantsOf, limitSubject, onFailed: service.recordStepUpFailure })
-  registerHealthRoutes(app, { policies: deps.policies, geo, history: deps.history })
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {
-    reply.type(metrics.registry.contentType)
-    return metrics.registry.metrics()
+  void app.register(async (scope) => { registerEventsRoute(scope, { audit, now, guard: apiGuard, tenantsOf, limitSubject, onFailed: service.recordStepUpFailure }) })
+  void app.register(healthRoutes, { policies: deps.policies, geo, history: deps.history })
+  void app.register(async (scope) => {
+    scope.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {
+      reply.type(metrics.registry.contentType)
+      return metrics.registry.metrics()
+    })
   })
   if (config.adminApiKeys.length > 0) {
-    registerAdminRoutes(app, { policies: deps.policies, reloader: deps.reloader, audit, tenantsOf, guard: [requireCaller(callerIdentifier(config.adminApiKeys), 'authorization', 'stepup-pdp-admin')] })
+    void app.register(adminRoutes, { policies: deps.policies, reloader: deps.reloader, audit, tenantsOf, guard: [requireCaller(callerIdentifier(config.adminApiKeys), 'authorization', 'stepup-pdp-admin')] })
   }
-  registerPlayground(app, {
+  void app.register(playgroundRoutes, {
     access: playgroundAccess({ loopback: isLoopback(config.host ?? '127.0.0.1'), apiKeys: config.apiKeys, adminApiKeys: config.adminApiKeys }),
     guard: config.adminApiKeys.length > 0 ? [requireKey(keyChecker(config.adminApiKeys), 'stepup-pdp-admin')] : [],
     policies: deps.policies,
@@ -245,6 +243,14 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
     history: deps.history,
     now,
     policiesDir: config.policiesDir
+  })
+  void app.register(gatewayRoutes, {
+    service,
+    access,
+    guard: identify ? [requireCaller(identify, 'x-stepup-key')] : [],
+    trustedProxies: config.trustedProxies ?? ['127.0.0.0/8', '::1/128'],
+    deviceHeader: config.deviceHeader ?? 'x-device-fingerprint',
+    deviceCookie: config.deviceCookie
   })
   // Shutting down: every response still being sent says `Connection: close`, so a keep-alive
   // client knows the connection ends (a clean FIN after the response, no reset) and the close

@@ -26,7 +26,7 @@ export function clientIpResolver (trustedCidrs: readonly string[]): ClientIpReso
   const ranges = trustedCidrs.map(c => ipaddr.parseCIDR(c))
   const trusted = (ip: Parsed): boolean => ranges.some(([range, bits]) => {
     if (ip.kind() !== range.kind()) return false
-    return ip.match(range as never, bits)
+    return ip.match(range, bits)
   })
   return (peer, forwardedFor) => {
     const peerIp = peer === undefined ? undefined : parse(peer)

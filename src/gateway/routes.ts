@@ -4,10 +4,10 @@
  * A request no route matches becomes `http.<method>` with `context.path`, so policies can guard
  * `http.**` and nothing is silently outside the policies.
  */
-import FindMyWay from 'find-my-way'
+import FindMyWay, { type HTTPMethod } from 'find-my-way'
 
 export interface RawRoute {
-  match: { methods?: string[], host?: string, path: string }
+  match: { methods?: Method[], host?: string, path: string }
   action: string
   resource?: string
   application?: string
@@ -35,7 +35,10 @@ export interface RouteTable {
   readonly size: number
 }
 
-const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']
+/** The methods a route may name (the policy schema's enum). */
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const satisfies readonly HTTPMethod[]
+export type Method = typeof ALL_METHODS[number]
+const isMethod = (method: string): method is Method => (ALL_METHODS as readonly string[]).includes(method)
 const NUMBER = /^-?(0|[1-9][0-9]{0,14})(\.[0-9]{1,10})?$/
 const MAX_PATH = 4096
 
@@ -49,7 +52,7 @@ export function compileRoutes (routes: RawRoute[], onError: (index: number, mess
     const methods = route.match.methods ?? ALL_METHODS
     const opts = route.match.host === undefined ? {} : { constraints: { host: route.match.host.toLowerCase() } }
     try {
-      router.on(methods as never, route.match.path, opts, () => {}, route)
+      router.on([...methods], route.match.path, opts, () => {}, route)
     } catch (err) {
       onError(i, `match.path: ${(err as Error).message.split('\n')[0]}`)
     }
@@ -64,11 +67,11 @@ export function compileRoutes (routes: RawRoute[], onError: (index: number, mess
       const query = q === -1 ? '' : request.url.slice(q + 1)
       const host = request.host?.toLowerCase()
       let found: ReturnType<typeof router.find> = null
-      if (ALL_METHODS.includes(method) && rawPath.startsWith('/')) {
+      if (isMethod(method) && rawPath.startsWith('/')) {
         try {
-          found = router.find(method as never, rawPath, host === undefined ? {} : { host })
+          found = router.find(method, rawPath, host === undefined ? {} : { host })
           // A host-less route also answers for a request whose host no route names.
-          found ??= host === undefined ? null : router.find(method as never, rawPath, {})
+          found ??= host === undefined ? null : router.find(method, rawPath, {})
         } catch {
           found = null
         }

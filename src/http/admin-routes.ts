@@ -1,6 +1,6 @@
 /** Admin routes (ADMIN_API_KEYS): the policy set, reloads, and the audit trail. */
 import { Readable } from 'node:stream'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { formatProblem } from '../errors.js'
 import { ACTION_MAX_LENGTH } from '../engine/actions.js'
@@ -8,6 +8,7 @@ import { send } from './errors.js'
 import type { PolicyHolder } from '../policy/load.js'
 import type { PolicyReloader } from '../policy/reloader.js'
 import { ApiError, badRequest } from '../errors.js'
+import type { Guard } from './auth.js'
 
 const AUDIT_EVENTS = ['auth.step_up_initiated', 'auth.step_up_skipped', 'auth.access_denied', 'auth.allowed', 'auth.step_up_completed', 'auth.step_up_failed', 'policy.reloaded', 'policy.rejected']
 
@@ -24,15 +25,18 @@ const parseTime = (field: string, value: string | undefined): number | undefined
   return t
 }
 
-export function registerAdminRoutes (app: FastifyInstance, deps: {
+export interface AdminRouteOptions {
   policies: PolicyHolder
   reloader: PolicyReloader | undefined
   audit: AuditLog
   /** The tenants the caller is limited to (its callers: entry), if any. */
   tenantsOf?: (request: FastifyRequest) => string[] | undefined
-  guard: unknown[]
-}): void {
-  const guard = deps.guard as never
+  /** onRequest hooks: the admin key check. */
+  guard: Guard[]
+}
+
+export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, deps) => {
+  const { guard } = deps
 
   app.get('/policies', { onRequest: guard, schema: { summary: 'The policy set that serves, and the last refused reload', tags: ['admin'], security: [{ adminKey: [] }] } }, async () => {
     const set = deps.policies.current

@@ -3,12 +3,15 @@
  * neither the content nor the length of a key leaks through timing.
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { send } from './errors.js'
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest()
 
 export type KeyCheck = (header: string | undefined) => boolean
+
+/** An onRequest hook that answers 401 to a caller without a valid key; routes take a list of them (empty: open). */
+export type Guard = onRequestHookHandler
 
 export function keyChecker (keys: readonly string[]): KeyCheck {
   const digests = keys.map(k => digest(parseKeyEntry(k).key)) // a named entry (name:key) is checked by its key
@@ -23,7 +26,7 @@ export function keyChecker (keys: readonly string[]): KeyCheck {
 }
 
 /** An onRequest hook: a caller without a valid key gets 401 before its body is even parsed. */
-export function requireKey (check: KeyCheck, realm: string) {
+export function requireKey (check: KeyCheck, realm: string): Guard {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (check(request.headers.authorization)) return
     reply.header('www-authenticate', `Bearer realm="${realm}"`)
@@ -60,7 +63,7 @@ export const callerOf = (request: FastifyRequest): Caller | undefined => callers
  * An onRequest guard for API callers: the key from `Authorization: Bearer` (API routes), or from
  * `X-Stepup-Key` (gateway routes, where `Authorization` holds the user's token).
  */
-export function requireCaller (identify: (key: string | undefined) => Caller | undefined, from: 'authorization' | 'x-stepup-key', realm = 'stepup-pdp') {
+export function requireCaller (identify: (key: string | undefined) => Caller | undefined, from: 'authorization' | 'x-stepup-key', realm = 'stepup-pdp'): Guard {
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const header = request.headers[from]
     const raw = typeof header === 'string' ? header : undefined

@@ -4,7 +4,7 @@
  * `GET /.well-known/authzen-configuration`. The PEP authenticates with its API key
  * (Authorization: Bearer); the user's token travels in `subject.properties.token`.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 import { currentGateway, scopeOf, type Access } from '../gateway/access.js'
 import { toAuthzenAnswer, toDecideBody, withDefaults, type AuthzenAnswer, type AuthzenEvaluations, type AuthzenRequest } from '../gateway/authzen.js'
@@ -13,6 +13,14 @@ import type { DecisionService } from '../service.js'
 import { tokenDenial } from '../tokens/answer.js'
 import { checkCallerScope, issuerFacts, resolveIdentity } from '../tokens/identity.js'
 import { decideRequestSchema, normalizeDecideBody } from '../contract/index.js'
+import type { Guard } from './auth.js'
+
+export interface AuthzenRouteOptions {
+  service: DecisionService
+  access: Access
+  /** onRequest hooks: the API key check (none when API_KEYS is unset). */
+  guard: Guard[]
+}
 
 const MAX_EVALUATIONS = 64
 const text = { type: 'string', minLength: 1, maxLength: 512 }
@@ -36,7 +44,7 @@ const evaluationsSchema = {
 }
 const answerSchema = { description: 'The decision: true to permit; false with context.step_up (what would satisfy it, and the RFC 9470 challenge) or context.reason_admin / reason_user.', type: 'object', required: ['decision'], properties: { decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true } } }
 
-export function registerAuthzenRoutes (app: FastifyInstance, service: DecisionService, access: Access, guard: unknown[]): void {
+export const authzenRoutes: FastifyPluginAsync<AuthzenRouteOptions> = async (app, { service, access, guard }) => {
   const evaluate = async (request: FastifyRequest, evaluation: AuthzenRequest, at: string): Promise<AuthzenAnswer> => {
     const { set, gateway } = currentGateway(access)
     const scope = scopeOf(request, gateway)
@@ -58,7 +66,7 @@ export function registerAuthzenRoutes (app: FastifyInstance, service: DecisionSe
 
   app.post<{ Body: AuthzenRequest }>('/access/v1/evaluation', {
     schema: { summary: 'AuthZEN Access Evaluation', operationId: 'authzenEvaluation', tags: ['authzen'], body: evaluationSchema, response: { 200: answerSchema, 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } } },
-    onRequest: guard as never
+    onRequest: guard
   }, async (request, reply) => {
     echoRequestId(request, reply)
     return evaluate(request, request.body, '')
@@ -72,7 +80,7 @@ export function registerAuthzenRoutes (app: FastifyInstance, service: DecisionSe
       body: evaluationsSchema,
       response: { 200: { description: 'One answer per evaluation run (fewer with deny_on_first_deny or permit_on_first_permit), or a single answer when no evaluations were sent.', type: 'object', properties: { decision: { type: 'boolean' }, context: { type: 'object', additionalProperties: true }, evaluations: { type: 'array', items: answerSchema } } }, 400: { $ref: 'Error#' }, 401: { $ref: 'Error#' }, 403: { $ref: 'Error#' } }
     },
-    onRequest: guard as never
+    onRequest: guard
   }, async (request, reply) => {
     echoRequestId(request, reply)
     const batch = request.body

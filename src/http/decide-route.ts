@@ -1,15 +1,22 @@
 /** `POST /decide`: the decision contract (validate -> normalize) -> decide -> response. No business rules here. */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import { decideBodyValidator, decideRequestSchema, decisionSchema, normalizeDecideBody, toDecideResponse, type DecideBody } from '../contract/index.js'
 import { badRequest } from '../errors.js'
 import { currentGateway, mayExplain, redactReasons, scopeOf, type Access } from '../gateway/access.js'
 import { uuidv7 } from '../ids.js'
-import type { PolicyHolder } from '../policy/load.js'
 import type { DecisionService } from '../service.js'
 import { tokenDenial } from '../tokens/answer.js'
 import { checkCallerScope, issuerFacts, resolveIdentity } from '../tokens/identity.js'
+import type { Guard } from './auth.js'
 
-export function registerDecideRoute (app: FastifyInstance, service: DecisionService, _policies: PolicyHolder, guard: unknown[], access: Access): void {
+export interface DecideRouteOptions {
+  service: DecisionService
+  access: Access
+  /** onRequest hooks: the API key check (none when API_KEYS is unset). */
+  guard: Guard[]
+}
+
+export const decideRoute: FastifyPluginAsync<DecideRouteOptions> = async (app, { service, access, guard }) => {
   app.post<{ Body: DecideBody }>('/decide', {
     schema: {
       summary: 'Decide whether the session may perform the action now',
@@ -27,7 +34,7 @@ export function registerDecideRoute (app: FastifyInstance, service: DecisionServ
     },
     // The contract's own compiled validator, not a second compilation of its schema.
     validatorCompiler: () => decideBodyValidator,
-    onRequest: guard as never
+    onRequest: guard
   }, async (request) => {
     // Identity first: a verified token (or raw claims, from a caller trusted with them), then the caller's scope.
     const { set, gateway } = currentGateway(access)

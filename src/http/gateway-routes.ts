@@ -3,17 +3,21 @@
  * HAProxy), `/authz/ext-authz/*` (Envoy HTTP ext_authz). Any method; the body is ignored. A fault
  * answers 503 so the gateway fails closed.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { ApiError } from '../errors.js'
 import type { Access } from '../gateway/access.js'
 import { clientIpResolver } from '../gateway/client-ip.js'
 import { gatewayDecision, type GatewayAnswer, type GatewayDeps } from '../gateway/decide.js'
 import { fromAuthRequest, fromExtAuthz, fromForwardAuth, type OriginalRequest } from '../gateway/original.js'
 import type { DecisionService } from '../service.js'
+import type { Guard } from './auth.js'
 import { send } from './errors.js'
 
 export interface GatewayRouteOptions {
-  guard: unknown[]
+  service: DecisionService
+  access: Access
+  /** onRequest hooks: the X-Stepup-Key check (none when API_KEYS is unset). */
+  guard: Guard[]
   trustedProxies: string[]
   deviceHeader: string
   deviceCookie?: string | undefined
@@ -34,15 +38,14 @@ const ANSWERS = {
 }
 const EXT_AUTHZ_PREFIX = '/authz/ext-authz'
 
-export function registerGatewayRoutes (root: FastifyInstance, service: DecisionService, access: Access, options: GatewayRouteOptions): void {
-  void root.register(async (app) => {
-    app.removeAllContentTypeParsers()
-    app.addContentTypeParser('*', (_request, payload, done) => { payload.resume(); payload.on('end', () => done(null, undefined)); payload.on('error', () => done(null, undefined)) })
-    gatewayRoutes(app, service, access, options)
-  })
+/** The gateway endpoints, in a context of their own: it reads no request body. */
+export const gatewayRoutes: FastifyPluginAsync<GatewayRouteOptions> = async (app, options) => {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_request, payload, done) => { payload.resume(); payload.on('end', () => done(null, undefined)); payload.on('error', () => done(null, undefined)) })
+  routes(app, options)
 }
 
-function gatewayRoutes (app: FastifyInstance, service: DecisionService, access: Access, options: GatewayRouteOptions): void {
+function routes (app: FastifyInstance, { service, access, ...options }: GatewayRouteOptions): void {
   const deps: GatewayDeps = { service, access, clientIp: clientIpResolver(options.trustedProxies), deviceHeader: options.deviceHeader, deviceCookie: options.deviceCookie }
   const answer = async (request: FastifyRequest, reply: FastifyReply, original: () => OriginalRequest): Promise<FastifyReply> => {
     let result: GatewayAnswer
@@ -65,10 +68,10 @@ function gatewayRoutes (app: FastifyInstance, service: DecisionService, access: 
       method: 'GET',
       url,
       schema: documented ? { summary, operationId, tags: ['gateways'], security: [{ gatewayKey: [] }], response: ANSWERS } : { hide: true },
-      onRequest: options.guard as never,
+      onRequest: options.guard,
       handler
     })
-    app.route({ method: METHODS.filter(m => m !== 'GET' && m !== 'HEAD'), url, schema: { hide: true }, onRequest: options.guard as never, handler })
+    app.route({ method: METHODS.filter(m => m !== 'GET' && m !== 'HEAD'), url, schema: { hide: true }, onRequest: options.guard, handler })
   }
   route('/authz/auth-request', 'nginx auth_request: decides the request named by X-Original-Method and X-Original-URL', 'gatewayAuthRequest', r => fromAuthRequest(r.headers))
   route('/authz/forward-auth', 'Traefik forwardAuth, Caddy forward_auth, HAProxy: decides the request named by X-Forwarded-*', 'gatewayForwardAuth', r => fromForwardAuth(r.headers))

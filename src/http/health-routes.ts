@@ -1,5 +1,5 @@
 /** Liveness and readiness: no key needed (docs/operations.md#health-and-readiness). */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import type { PolicyHolder } from '../policy/load.js'
 import type { GeoLookup } from '../signals/geo.js'
 import type { HistoryStore } from '../signals/history.js'
@@ -8,7 +8,9 @@ import type { HistoryStore } from '../signals/history.js'
 const SHOWN_PROBLEMS = 5
 const PROBLEM_CHARS = 300
 
-export function registerHealthRoutes (app: FastifyInstance, deps: { policies: PolicyHolder, geo: () => GeoLookup, history: HistoryStore }): void {
+export interface HealthRouteOptions { policies: PolicyHolder, geo: () => GeoLookup, history: HistoryStore }
+
+export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, deps) => {
   app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags: ['operations'], security: [] } }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', {

@@ -5,10 +5,11 @@
  * Its decisions are dry runs: they read the history but never teach it, consume a once-only
  * authentication, write the audit trail or count in the metrics.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { pino } from 'pino'
 import { formatProblem } from '../errors.js'
 import { decideRequestSchema, normalizeDecideBody, toDecideResponse, type DecideBody } from '../contract/index.js'
+import type { Guard } from '../http/auth.js'
 import { DECIDE_EXAMPLES, EXAMPLES_NOW_S } from '../http/openapi-docs.js'
 import { compilePolicies } from '../policy/compile.js'
 import { PolicyHolder } from '../policy/load.js'
@@ -26,7 +27,7 @@ export type PlaygroundAccess = 'open' | 'admin' | 'off'
 export interface PlaygroundDeps {
   access: PlaygroundAccess
   /** onRequest hooks guarding the API in `admin` mode. */
-  guard: unknown[]
+  guard: Guard[]
   policies: PolicyHolder
   geo: () => GeoLookup
   history: HistoryStore
@@ -77,9 +78,9 @@ export function exampleRequests (nowSeconds: number): Array<{ name: string, summ
     })
 }
 
-export function registerPlayground (app: FastifyInstance, deps: PlaygroundDeps): void {
+export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, deps) => {
   if (deps.access === 'off') return
-  const guard = (deps.access === 'admin' ? deps.guard : []) as never
+  const guard = deps.access === 'admin' ? deps.guard : []
   const silent = pino({ level: 'silent' })
   const serviceFor = (policies: PolicyHolder): DecisionService => createDecisionService({
     policies,
