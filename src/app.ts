@@ -28,9 +28,8 @@ import { createCompletionTracker, type CompletionTracker } from './audit/complet
 import { createMetrics, type Metrics } from './metrics.js'
 import type { PolicyReloader } from './policy/reloader.js'
 import { playgroundAccess, playgroundRoutes } from './playground/routes.js'
-import { send } from './http/errors.js'
+import { errorBodySchema, send } from './http/errors.js'
 import { documentOpenApi } from './http/openapi-docs.js'
-import { errorSchema } from './contract/schemas.js'
 import { addIpFormat } from './contract/validation.js'
 import type { PolicyHolder } from './policy/load.js'
 import { createDecisionService, type DecisionRecord, type DecisionServiceDeps } from './service.js'
@@ -154,7 +153,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   const app: FastifyInstance = Fastify(fastifyOptions(logger, deps.httpTimeouts))
   // JSON only: a body sent as text/plain is refused with 415, not parsed as a string.
   app.removeContentTypeParser(['text/plain'])
-  app.addSchema(errorSchema)
+  app.addSchema(errorBodySchema)
   registerErrorHandling(app, { onRejected: (code, status) => { metrics.rejected?.(code, status) } })
 
   await app.register(swagger, {

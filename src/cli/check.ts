@@ -6,17 +6,18 @@
  *   <dir>/<file>:<line>:<col> <field>: error: <problem>
  *   <dir>/<file>:<line>:<col> <field>: warning: <problem>
  *
- * Exit 1 when there is any error; warnings never fail.
+ * Exit 1 when there is any error; warnings never fail. `--json` gives each problem's stable
+ * `code` too (docs/policies.md#problem-codes).
  */
 import { readFile, stat } from 'node:fs/promises'
 import { basename, dirname, join, normalize } from 'node:path'
-import { sortProblems, type PolicyProblem } from '../errors.js'
+import { sortProblems, type LoadProblem, type PolicyProblem } from '../errors.js'
 import { checkSources } from '../policy/load.js'
 import { readPolicyFolder, type FolderSources } from '../policy/source.js'
 import { EXIT, UsageError, type Io } from './io.js'
 
 /** A problem as one line; `file` is shown below the folder as given, so editors can open it. */
-export const formatProblemLine = (p: PolicyProblem, dir: string): string =>
+export const formatProblemLine = (p: LoadProblem, dir: string): string =>
   `${join(dir, p.file)}:${p.line}:${p.col} ${p.field}: ${p.severity}: ${p.message}`
 
 /** Errors first, then warnings, each sorted by file and position. */
@@ -59,7 +60,7 @@ export async function check (path: string, io: Io, options: { json?: boolean } =
   const errors = ordered.filter(p => p.severity === 'error')
   const warnings = ordered.filter(p => p.severity === 'warning')
   if (options.json) {
-    const line = (p: PolicyProblem): Record<string, unknown> => ({ file: join(dir, p.file), line: p.line, col: p.col, field: p.field, message: p.message })
+    const line = (p: PolicyProblem): Record<string, unknown> => ({ file: join(dir, p.file), line: p.line, col: p.col, field: p.field, code: p.code, message: p.message })
     io.out(JSON.stringify({
       ok: errors.length === 0 && set !== undefined,
       path,

@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { Decision } from '../engine/decide.js'
-import { badRequest } from '../errors.js'
+import { badRequest, type ErrorCode } from '../errors.js'
 import { normalizeDecideBody, type DecideBody } from '../contract/index.js'
 import { uuidv7 } from '../ids.js'
 import type { DecisionService } from '../service.js'
@@ -101,7 +101,7 @@ export function toGatewayAnswer (decisionId: string, decision: Decision, subject
     if (subject === undefined) {
       // No token where a policy needs a session: RFC 6750 asks for authentication with no error code.
       headers['www-authenticate'] = 'Bearer realm="stepup-pdp"'
-      return { status: 401, headers, body: { error: 'unauthorized', message: 'This action needs you to sign in.', decisionId, required: decision.required } }
+      return { status: 401, headers, body: { error: 'unauthorized' satisfies ErrorCode, message: 'This action needs you to sign in.', decisionId, required: decision.required } }
     }
     if (challenge?.wwwAuthenticate !== undefined) headers['www-authenticate'] = challenge.wwwAuthenticate
     const code = /error="([a-z_]+)"/.exec(challenge?.wwwAuthenticate ?? '')?.[1] ?? 'insufficient_user_authentication'

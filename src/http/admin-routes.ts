@@ -73,7 +73,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, de
       const message = result.outcome === 'removal_refused'
         ? `the new set removes policies (${result.removed.join(', ') || 'a file emptied'}); confirm with allowRemovals=true. The previous set keeps serving`
         : 'the new set does not validate; the previous set keeps serving'
-      return reply.code(422).send({ error: 'policies_invalid', message, problems: result.errors, removed: result.removed })
+      return send(reply, 'policies_invalid', message, { problems: result.errors, details: result.details.filter(p => p.severity === 'error'), removed: result.removed })
     }
     return result
   })

@@ -6,12 +6,35 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { ApiError, ErrorCodes, StoreUnavailableError, type ErrorCode } from '../errors.js'
 import { describeIssue, type ValidationIssue } from '../contract/validation.js'
 
+/** The catalogue as a Markdown table (code, status, meaning), for the Error schema's description. */
+const catalogueTable = (): string =>
+  'Every refused request has this body. `error` is a stable code to match on; `message` says what is wrong and names the field.\n\n' +
+  '| code | status | meaning |\n|---|---|---|\n' +
+  Object.entries(ErrorCodes).map(([code, c]) => `| \`${code}\` | ${c.status} | ${c.summary} |`).join('\n')
+
+/**
+ * The body of every refused request, registered as the shared `Error` schema that route
+ * schemas reference; the OpenAPI document publishes it too. Its codes and their meaning come
+ * from the catalogue, so the two cannot drift apart.
+ */
+export const errorBodySchema = {
+  $id: 'Error',
+  type: 'object',
+  required: ['error', 'message'],
+  description: catalogueTable(),
+  properties: {
+    error: { type: 'string', enum: Object.keys(ErrorCodes), description: 'A stable code from the table above.' },
+    message: { type: 'string', description: 'What is wrong, naming the field.' }
+  }
+}
+
 /** The code of each refused request, as `send` set it, for the one log line and metric per 4xx. */
 const rejectedWith = new WeakMap<FastifyReply, string>()
 
-export function send (reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+/** Answers with the catalogue's status for `code`; `more` adds fields after `error` and `message`. */
+export function send (reply: FastifyReply, code: ErrorCode, message: string, more?: Record<string, unknown>): FastifyReply {
   rejectedWith.set(reply, code)
-  return reply.code(ErrorCodes[code].status).type('application/json; charset=utf-8').send({ error: code, message })
+  return reply.code(ErrorCodes[code].status).type('application/json; charset=utf-8').send({ error: code, message, ...more })
 }
 
 const FASTIFY_CODES: Record<string, { code: ErrorCode, message: string }> = {

@@ -8,6 +8,7 @@
  * service with the example policies in `policies/` and checks the answer against the example.
  */
 import { ErrorCodes } from '../errors.js'
+import { errorBodySchema } from './errors.js'
 
 /** The time the `/decide` examples are computed at (2026-11-22T12:00:00Z), in seconds. */
 export const EXAMPLES_NOW_S = 1795348800
@@ -367,11 +368,6 @@ function errorStatuses (operation: Json, doc: OperationDoc | undefined, globalSe
   return [...statuses].sort((a, b) => a - b)
 }
 
-const errorCatalogue = (): string =>
-  'Every refused request has this body. `error` is a stable code to match on; `message` says what is wrong and names the field.\n\n' +
-  '| code | status | meaning |\n|---|---|---|\n' +
-  Object.entries(ErrorCodes).map(([code, c]) => `| \`${code}\` | ${c.status} | ${c.summary} |`).join('\n')
-
 /** Property names whose strings have a standard format the route schemas do not state. */
 const FORMATS: Record<string, string> = { decisionId: 'uuid', loadedAt: 'date-time' }
 
@@ -428,16 +424,8 @@ export function documentOpenApi<T extends object> (openapiObject: T): T {
   const usedTags = new Set<string>()
   const components = (doc.components ??= {}) as Json & { schemas?: Record<string, Json>, responses?: Record<string, Json> }
   const schemas = (components.schemas ??= {})
-  schemas.Error = {
-    type: 'object',
-    required: ['error', 'message'],
-    description: errorCatalogue(),
-    properties: {
-      error: { type: 'string', enum: Object.keys(ErrorCodes), description: 'A stable code from the table above.' },
-      message: { type: 'string', description: 'What is wrong, naming the field.' }
-    },
-    example: { error: 'invalid_request', message: ERROR_EXAMPLES.invalid_request![0] }
-  }
+  const { $id: _id, ...errorBody } = errorBodySchema
+  schemas.Error = { ...errorBody, example: { error: 'invalid_request', message: ERROR_EXAMPLES.invalid_request![0] } }
   const responses = (components.responses ??= {})
   const ids = new Set<string>()
 

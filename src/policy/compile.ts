@@ -3,7 +3,7 @@
  * sorted by file and line; a set compiles only when there is no error.
  */
 import { createHash } from 'node:crypto'
-import { sortProblems, type PolicyProblem } from '../errors.js'
+import { sortProblems, type PolicyProblem, type ProblemCode } from '../errors.js'
 import { buildAssurance, DEFAULT_ACR, DEFAULT_FACTORS } from '../engine/assurance.js'
 import { buildLearning } from '../engine/learning.js'
 import type { Aal, AcrMeaning, Assurance, Exemptions, FactorCategory, FactorClass, Policy, SignalNeeds, Trigger, UnknownLocation } from '../engine/model.js'
@@ -66,17 +66,17 @@ const NOT_VERIFICATION = new Map([
 
 class Reporter {
   constructor (readonly problems: PolicyProblem[]) {}
-  error (parsed: ParsedFile, path: Path, message: string, key = false): void {
-    this.add(parsed, path, message, 'error', key)
+  error (parsed: ParsedFile, path: Path, message: string, code: ProblemCode, key = false): void {
+    this.add(parsed, path, key, { code, message, severity: 'error' })
   }
 
-  warn (parsed: ParsedFile, path: Path, message: string): void {
-    this.add(parsed, path, message, 'warning', false)
+  warn (parsed: ParsedFile, path: Path, message: string, code: ProblemCode): void {
+    this.add(parsed, path, false, { code, message, severity: 'warning' })
   }
 
-  private add (parsed: ParsedFile, path: Path, message: string, severity: 'error' | 'warning', key: boolean): void {
+  private add (parsed: ParsedFile, path: Path, key: boolean, problem: Pick<PolicyProblem, 'code' | 'message' | 'severity'>): void {
     const { line, col } = parsed.locate(path, key)
-    this.problems.push({ file: parsed.file, line, col, field: fieldName(path), message, severity })
+    this.problems.push({ file: parsed.file, line, col, field: fieldName(path), ...problem })
   }
 }
 
@@ -92,7 +92,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
   }
   const ipLists = compileIpLists(sources.lists, problems)
   const assurance = compileAssurance(files, report)
-  const gateway = compileGatewayConfig(files, (parsed, path, message) => report.error(parsed, path, message))
+  const gateway = compileGatewayConfig(files, (parsed, path, message) => report.error(parsed, path, message, 'bad_gateway'))
 
   const policies: Policy[] = []
   const origin = new Map<Policy, { parsed: ParsedFile, path: Path }>()
@@ -104,7 +104,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
       const id = typeof rawPolicy?.id === 'string' ? rawPolicy.id : undefined
       const first = id === undefined ? undefined : seen.get(id)
       if (first) {
-        report.error(parsed, [...path, 'id'], `duplicate id "${id}" (first defined at ${first.file}:${first.line})`)
+        report.error(parsed, [...path, 'id'], `duplicate id "${id}" (first defined at ${first.file}:${first.line})`, 'duplicate_id')
         return
       }
       if (id !== undefined) seen.set(id, { file: parsed.file, line: parsed.locate(path).line })
@@ -114,7 +114,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
     })
   }
   checkOverrides(policies, origin, report)
-  lintPolicies(policies, assurance, sources.lists, (p, sub, message) => { const o = origin.get(p)!; report.warn(o.parsed, [...o.path, ...sub], message) })
+  lintPolicies(policies, assurance, sources.lists, (p, sub, message, code) => { const o = origin.get(p)!; report.warn(o.parsed, [...o.path, ...sub], message, code) })
 
   if (problems.some(p => p.severity === 'error')) return { set: undefined, problems: sortProblems(problems) }
   const hash = createHash('sha256')
@@ -126,7 +126,7 @@ export function compilePolicies (sources: FolderSources): CompileResult {
 
 function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, report: Reporter): Assurance {
   const holders = files.filter(f => f.raw.assurance !== undefined)
-  holders.slice(1).forEach(f => report.error(f.parsed, ['assurance'], `only one file may hold assurance: (already in ${holders[0]!.parsed.file})`, true))
+  holders.slice(1).forEach(f => report.error(f.parsed, ['assurance'], `only one file may hold assurance: (already in ${holders[0]!.parsed.file})`, 'bad_assurance', true))
   const holder = holders[0]
   if (!holder) return buildAssurance()
   const raw = holder.raw.assurance!
@@ -138,7 +138,7 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
     let factor = factors.find(f => f.name === name)
     if (!factor) {
       if (spec.amr === undefined || spec.maxAal === undefined) {
-        report.error(holder.parsed, at('factors', name), 'a new factor class needs amr and maxAal')
+        report.error(holder.parsed, at('factors', name), 'a new factor class needs amr and maxAal', 'bad_assurance')
         continue
       }
       factor = { name, category: 'have', amr: [], maxAal: spec.maxAal, phishingResistant: false, multiFactor: false }
@@ -149,12 +149,12 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
     if (spec.phishingResistant !== undefined) factor.phishingResistant = spec.phishingResistant
     if (spec.multiFactor !== undefined) factor.multiFactor = spec.multiFactor
     if (factor.multiFactor && factor.category !== 'have') {
-      report.error(holder.parsed, at('factors', name, 'multiFactor'), `only a have class can be multi-factor on its own (this one is ${factor.category})`)
+      report.error(holder.parsed, at('factors', name, 'multiFactor'), `only a have class can be multi-factor on its own (this one is ${factor.category})`, 'bad_assurance')
     }
     if (spec.amr) {
       for (const value of spec.amr) {
         const other = claimed.get(value)
-        if (other !== undefined && other !== name) report.error(holder.parsed, at('factors', name, 'amr'), `amr value "${value}" is also claimed by ${other}`)
+        if (other !== undefined && other !== name) report.error(holder.parsed, at('factors', name, 'amr'), `amr value "${value}" is also claimed by ${other}`, 'bad_assurance')
         claimed.set(value, name)
         // An amr value named here moves to this class (e.g. device-bound passkeys -> security_key).
         for (const f of factors) if (f !== factor) f.amr = f.amr.filter(v => v !== value)
@@ -164,16 +164,16 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
   }
   // `user` is presence (a tap), `kba` is not an authenticator: counting them weakens every AAL.
   raw.userVerification?.forEach((value, i) => {
-    if (NOT_VERIFICATION.has(value)) report.warn(holder.parsed, at('userVerification', i), NOT_VERIFICATION.get(value)!)
+    if (NOT_VERIFICATION.has(value)) report.warn(holder.parsed, at('userVerification', i), NOT_VERIFICATION.get(value)!, 'weak_factor')
   })
   for (const [name, spec] of Object.entries(raw.factors ?? {})) {
     spec.amr?.forEach((value, i) => {
-      if (NOT_VERIFICATION.has(value)) report.warn(holder.parsed, at('factors', name, 'amr', i), NOT_VERIFICATION.get(value)!)
+      if (NOT_VERIFICATION.has(value)) report.warn(holder.parsed, at('factors', name, 'amr', i), NOT_VERIFICATION.get(value)!, 'weak_factor')
     })
   }
   const clockSkew = raw.clockSkew === undefined ? undefined : toSeconds(raw.clockSkew)
   if (clockSkew !== undefined && clockSkew > MAX_CLOCK_SKEW) {
-    report.error(holder.parsed, at('clockSkew'), `at most ${MAX_CLOCK_SKEW / 60}m: a larger skew would let old authentications pass as fresh`)
+    report.error(holder.parsed, at('clockSkew'), `at most ${MAX_CLOCK_SKEW / 60}m: a larger skew would let old authentications pass as fresh`, 'bad_assurance')
   }
   const kept = factors.filter(f => f.amr.length > 0)
   const known = new Set(kept.map(f => f.name))
@@ -184,13 +184,13 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
     if (typeof spec === 'number') { acr[value] = { aal: spec, proves: [] }; continue }
     const proves = spec.proves ?? []
     proves.forEach((f, i) => {
-      if (!known.has(f)) report.error(holder.parsed, at('acr', value, 'proves', i), `unknown factor class "${f}"; known: ${[...known].join(', ')}`)
+      if (!known.has(f)) report.error(holder.parsed, at('acr', value, 'proves', i), `unknown factor class "${f}"; known: ${[...known].join(', ')}`, 'unknown_factor')
     })
     acr[value] = { aal: spec.aal, proves }
   }
   const stepUpClaim = raw.stepUpClaim === undefined ? undefined : { claim: raw.stepUpClaim.claim, maxAge: toSeconds(raw.stepUpClaim.maxAge) }
   if (stepUpClaim !== undefined && stepUpClaim.maxAge === 0) {
-    report.error(holder.parsed, at('stepUpClaim', 'maxAge'), 'must be more than 0: the claim says a step-up happened within that time')
+    report.error(holder.parsed, at('stepUpClaim', 'maxAge'), 'must be more than 0: the claim says a step-up happened within that time', 'bad_assurance')
   }
   return buildAssurance({
     acr,
@@ -210,25 +210,25 @@ function compileAssurance (files: Array<{ parsed: ParsedFile, raw: RawFile }>, r
 
 function compilePolicy (raw: RawPolicy, parsed: ParsedFile, path: Path, assurance: Assurance, lists: Set<string>, report: Reporter): Policy | undefined {
   let ok = true
-  const fail = (sub: Path, message: string): void => { ok = false; report.error(parsed, [...path, ...sub], message) }
+  const fail = (sub: Path, message: string, code: ProblemCode): void => { ok = false; report.error(parsed, [...path, ...sub], message, code) }
 
   raw.actions.forEach((pattern, i) => {
-    if ((pattern.match(/(^|\.)\*\*(?=\.|$)/g) ?? []).length > 2) fail(['actions', i], 'at most two "**" segments per pattern')
+    if ((pattern.match(/(^|\.)\*\*(?=\.|$)/g) ?? []).length > 2) fail(['actions', i], 'at most two "**" segments per pattern', 'bad_action')
   })
   const effect = raw.effect ?? 'step_up'
   const mode = raw.mode ?? 'enforce'
-  if (effect === 'deny' && raw.require !== undefined) fail(['require'], 'a deny policy has no requirement; remove require or use effect: step_up')
-  if (mode === 'report' && raw.overrides !== undefined) fail(['overrides'], 'a report-only policy cannot override another policy')
+  if (effect === 'deny' && raw.require !== undefined) fail(['require'], 'a deny policy has no requirement; remove require or use effect: step_up', 'conflicting_fields')
+  if (mode === 'report' && raw.overrides !== undefined) fail(['overrides'], 'a report-only policy cannot override another policy', 'bad_override')
 
   const aal = raw.require?.aal ?? 2
   const factors = raw.require?.factors ?? null
   factors?.forEach((name, i) => {
-    if (!assurance.factorByName.has(name)) fail(['require', 'factors', i], `unknown factor class "${name}"; known: ${assurance.factors.map(f => f.name).join(', ')}`)
+    if (!assurance.factorByName.has(name)) fail(['require', 'factors', i], `unknown factor class "${name}"; known: ${assurance.factors.map(f => f.name).join(', ')}`, 'unknown_factor')
   })
   if (ok && effect === 'step_up') {
     const reachable = (factors ?? assurance.factors.map(f => f.name)).filter(n => (assurance.factorByName.get(n)?.maxAal ?? 0) >= aal)
     if (reachable.length === 0) {
-      fail(['require', factors ? 'factors' : 'aal'], `no factor class can meet aal ${aal}${factors ? ` with factors [${factors.join(', ')}]` : ''}: nobody could ever step up`)
+      fail(['require', factors ? 'factors' : 'aal'], `no factor class can meet aal ${aal}${factors ? ` with factors [${factors.join(', ')}]` : ''}: nobody could ever step up`, 'unreachable_requirement')
     }
   }
 
@@ -243,10 +243,10 @@ function compilePolicy (raw: RawPolicy, parsed: ParsedFile, path: Path, assuranc
   })
 
   const bind = raw.require?.bind
-  if (raw.exemptions !== undefined && bind !== 'transaction') fail(['exemptions'], 'exemptions apply to payments: the policy needs require.bind: transaction')
+  if (raw.exemptions !== undefined && bind !== 'transaction') fail(['exemptions'], 'exemptions apply to payments: the policy needs require.bind: transaction', 'conflicting_fields')
   const lockoutWindow = raw.lockout?.window === undefined ? DEFAULT_LOCKOUT.window : toSeconds(raw.lockout.window)
-  if (raw.lockout !== undefined && (lockoutWindow < 1 || lockoutWindow > 86400)) fail(['lockout', 'window'], 'between 1s and 1d')
-  if (raw.lockout !== undefined && effect === 'deny') fail(['lockout'], 'a deny policy asks for no step-up to lock')
+  if (raw.lockout !== undefined && (lockoutWindow < 1 || lockoutWindow > 86400)) fail(['lockout', 'window'], 'between 1s and 1d', 'bad_value')
+  if (raw.lockout !== undefined && effect === 'deny') fail(['lockout'], 'a deny policy asks for no step-up to lock', 'conflicting_fields')
 
   if (!ok) return undefined
   const maxAge = raw.require?.maxAge === undefined ? (bind === 'transaction' ? 300 : 900) : toSeconds(raw.require.maxAge)
@@ -304,7 +304,7 @@ function compileTrigger (entry: Record<string, unknown>, path: Path, parsed: Par
         return { kind: 'condition', program: compileCondition(value as string) }
       } catch (err) {
         const offset = err instanceof ConditionError && err.offset !== undefined ? ` (at character ${err.offset + 1})` : ''
-        report.error(parsed, [...path, 'condition'], `invalid CEL${offset}: ${(err as Error).message}`)
+        report.error(parsed, [...path, 'condition'], `invalid CEL${offset}: ${(err as Error).message}`, 'bad_condition')
         return undefined
       }
     case 'newDevice':
@@ -321,7 +321,7 @@ function compileTrigger (entry: Record<string, unknown>, path: Path, parsed: Par
       const names = params.lists as string[]
       const missing = names.filter(n => !lists.has(n))
       if (missing.length > 0) {
-        report.error(parsed, [...path, 'ipList', 'lists'], `no list file lists/${missing[0]}.txt${missing.length > 1 ? ` (nor ${missing.slice(1).join(', ')})` : ''}`)
+        report.error(parsed, [...path, 'ipList', 'lists'], `no list file lists/${missing[0]}.txt${missing.length > 1 ? ` (nor ${missing.slice(1).join(', ')})` : ''}`, 'unknown_list')
         return undefined
       }
       return { kind: 'ipList', lists: names }
@@ -329,7 +329,7 @@ function compileTrigger (entry: Record<string, unknown>, path: Path, parsed: Par
     case 'firstAccess':
       return { kind: 'firstAccess', resource: params.resource as string, days: num('days', DEFAULTS.firstAccess.days) }
     default:
-      report.error(parsed, path, `unknown trigger "${kind}"`)
+      report.error(parsed, path, `unknown trigger "${kind}"`, 'bad_trigger')
       return undefined
   }
 }
@@ -347,13 +347,13 @@ function checkOverrides (policies: Policy[], origin: Map<Policy, { parsed: Parse
     const { parsed, path } = origin.get(p)!
     const loc = { parsed, path: [...path, 'overrides'] }
     const target = byId.get(p.overrides)
-    if (p.overrides === p.id) { report.error(loc.parsed, loc.path, 'a policy cannot override itself'); continue }
-    if (!target) { report.error(loc.parsed, loc.path, `no policy with id "${p.overrides}"`); continue }
+    if (p.overrides === p.id) { report.error(loc.parsed, loc.path, 'a policy cannot override itself', 'bad_override'); continue }
+    if (!target) { report.error(loc.parsed, loc.path, `no policy with id "${p.overrides}"`, 'bad_override'); continue }
     // Follow the chain to find cycles: a -> b -> a would make both vanish.
     const chain = new Set([p.id])
     let next: Policy | undefined = target
     while (next?.overrides !== undefined) {
-      if (chain.has(next.id)) { report.error(loc.parsed, loc.path, `overrides form a cycle: ${[...chain, next.id].join(' -> ')}`); break }
+      if (chain.has(next.id)) { report.error(loc.parsed, loc.path, `overrides form a cycle: ${[...chain, next.id].join(' -> ')}`, 'bad_override'); break }
       chain.add(next.id)
       next = byId.get(next.overrides)
     }

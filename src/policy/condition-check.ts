@@ -104,7 +104,7 @@ export function checkConditions (set: CompiledPolicySet, sources: readonly Polic
       const error = verdicts.get(source)
       if (error === undefined) return
       const at = locateCondition(policy.id, policy.file, t, sources) ?? { line: policy.line, col: 1, field: `${policy.id}.when[${t}].condition` }
-      problems.push({ ...at, file: policy.file, message: `fails for every input, so the policy would always fire on an error: ${error}`, severity: 'error' })
+      problems.push({ ...at, file: policy.file, code: 'bad_condition', message: `fails for every input, so the policy would always fire on an error: ${error}`, severity: 'error' })
     })
   }
   return problems

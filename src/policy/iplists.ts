@@ -89,7 +89,7 @@ export function compileIpLists (sources: ListSource[], problems: PolicyProblem[]
   const lists: Array<{ name: string, v4: Ranges, v6: Ranges }> = []
   for (const source of sources) {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(source.name)) {
-      problems.push({ file: source.file, line: 1, col: 1, field: '(list)', message: 'a list name has letters, digits, ".", "_", "-" (at most 64)', severity: 'error' })
+      problems.push({ file: source.file, line: 1, col: 1, field: '(list)', code: 'bad_list', message: 'a list name has letters, digits, ".", "_", "-" (at most 64)', severity: 'error' })
       continue
     }
     const v4: Array<{ start: bigint, end: bigint }> = []
@@ -99,7 +99,7 @@ export function compileIpLists (sources: ListSource[], problems: PolicyProblem[]
       if (line === '') return
       const range = rangeOf(line)
       if (!range) {
-        problems.push({ file: source.file, line: i + 1, col: 1, field: '(entry)', message: `"${line}" is not an IPv4/IPv6 address or CIDR`, severity: 'error' })
+        problems.push({ file: source.file, line: i + 1, col: 1, field: '(entry)', code: 'bad_list', message: `"${line}" is not an IPv4/IPv6 address or CIDR`, severity: 'error' })
         return
       }
       ;(range.v6 ? v6 : v4).push(range)

@@ -15,9 +15,10 @@ import { acrExpresses } from '../engine/assurance.js'
 import { acrValuesFor } from '../engine/challenge.js'
 import { MAX_DISTANCE_KM } from '../engine/geo.js'
 import type { Assurance, Policy } from '../engine/model.js'
+import type { ProblemCode } from '../errors.js'
 import type { ListSource, Path } from './source.js'
 
-export type Warn = (policy: Policy, path: Path, message: string) => void
+export type Warn = (policy: Policy, path: Path, message: string, code: ProblemCode) => void
 
 /* ---------- action globs: `*` one segment, `**` one or more ---------- */
 
@@ -197,9 +198,9 @@ function checkOverrideReach (policies: readonly Policy[], byId: ReadonlyMap<stri
     const target = byId.get(p.overrides)
     if (!target || target === p) continue // already an error
     if (!scopesOverlap(p.scope, target.scope)) {
-      warn(p, ['overrides'], `never takes effect: this policy applies to ${describeScope(p.scope)}, "${target.id}" (${where(target)}) only to ${describeScope(target.scope)}; no request is inside both`)
+      warn(p, ['overrides'], `never takes effect: this policy applies to ${describeScope(p.scope)}, "${target.id}" (${where(target)}) only to ${describeScope(target.scope)}; no request is inside both`, 'never_takes_effect')
     } else if (!overlapOf(p.actions, target.actions)) {
-      warn(p, ['overrides'], `never takes effect: no action matches both this policy's actions ${list(p.actions)} and those of "${target.id}" (${where(target)}) ${list(target.actions)}`)
+      warn(p, ['overrides'], `never takes effect: no action matches both this policy's actions ${list(p.actions)} and those of "${target.id}" (${where(target)}) ${list(target.actions)}`, 'never_takes_effect')
     }
   }
 }
@@ -215,7 +216,7 @@ function checkAlwaysOverridden (policies: readonly Policy[], warn: Warn): void {
     if (overriders.length === 0) continue
     if (!patternsCover(overriders.flatMap(o => o.actions), target.actions)) continue
     const names = overriders.map(o => `"${o.id}" (${where(o)}, ${describeScope(o.scope)})`).join(' and ')
-    warn(target, [], `never applies: ${names} override${overriders.length === 1 ? 's' : ''} it for every action and scope it has; remove it or narrow the override`)
+    warn(target, [], `never applies: ${names} override${overriders.length === 1 ? 's' : ''} it for every action and scope it has; remove it or narrow the override`, 'never_applies')
   }
 }
 
@@ -294,7 +295,7 @@ function checkConflictingRequirements (policies: readonly Policy[], assurance: A
     const first = `cannot be met together with "${p.id}" (${where(p)}): both apply to ${example}${inScope} and ${why}; when both fire the request is denied (unmet_authentication_requirements)`
     const named = others.slice(0, MAX_LISTED).map(id => `"${id}"`).join(', ')
     const more = others.length === 0 ? '' : `; likewise with ${named}${others.length > MAX_LISTED ? ` and ${others.length - MAX_LISTED} more` : ''}`
-    warn(q, q.require.factors === null ? ['require'] : ['require', 'factors'], first + more)
+    warn(q, q.require.factors === null ? ['require'] : ['require', 'factors'], first + more, 'conflicting_requirements')
   }
 }
 
@@ -322,7 +323,7 @@ function checkAcrExpresses (policies: readonly Policy[], assurance: Assurance, w
           `map an acr value that ${factors ? 'proves one of them (assurance.acr: { aal, proves })' : `reaches aal ${aal}`} and list it in assurance.challengeAcr`
       seen.set(key, message)
     }
-    if (message !== undefined) warn(p, factors ? ['require', 'factors'] : ['require'], message)
+    if (message !== undefined) warn(p, factors ? ['require', 'factors'] : ['require'], message, 'futile_challenge')
   }
 }
 
@@ -349,15 +350,15 @@ function checkTriggers (policies: readonly Policy[], lists: readonly ListSource[
       switch (t.kind) {
         case 'impossibleTravel':
           if (t.minDistanceKm > MAX_DISTANCE_KM) {
-            warn(p, at('impossibleTravel', 'minDistanceKm'), `never fires: no two places on Earth are more than ${Math.round(MAX_DISTANCE_KM).toLocaleString('en-US')} km apart, so every move is under minDistanceKm ${t.minDistanceKm}`)
+            warn(p, at('impossibleTravel', 'minDistanceKm'), `never fires: no two places on Earth are more than ${Math.round(MAX_DISTANCE_KM).toLocaleString('en-US')} km apart, so every move is under minDistanceKm ${t.minDistanceKm}`, 'never_fires')
           }
           break
         case 'riskScore':
-          if (t.atLeast > 1) warn(p, at('riskScore', 'atLeast'), `never fires: the risk score is at most 1 (atLeast ${t.atLeast})`)
+          if (t.atLeast > 1) warn(p, at('riskScore', 'atLeast'), `never fires: the risk score is at most 1 (atLeast ${t.atLeast})`, 'never_fires')
           break
         case 'ipList':
           if (t.lists.every(name => sizes.get(name) === 0)) {
-            warn(p, at('ipList', 'lists'), `never fires: ${t.lists.map(n => `lists/${n}.txt`).join(', ')} hold${t.lists.length === 1 ? 's' : ''} no address`)
+            warn(p, at('ipList', 'lists'), `never fires: ${t.lists.map(n => `lists/${n}.txt`).join(', ')} hold${t.lists.length === 1 ? 's' : ''} no address`, 'never_fires')
           }
           break
         case 'condition': {
@@ -365,12 +366,12 @@ function checkTriggers (policies: readonly Policy[], lists: readonly ListSource[
           if (program.reads.size === 0) {
             // Reads no variable: a constant.
             const r = program.evaluate({})
-            if ('value' in r && !r.value) warn(p, at('condition'), 'never fires: the condition reads no variable and is always false')
+            if ('value' in r && !r.value) warn(p, at('condition'), 'never fires: the condition reads no variable and is always false', 'never_fires')
           }
           const unguarded = program.unguardedContext
           if (unguarded.length > 0) {
             const first = unguarded[0]!
-            warn(p, at('condition'), `reads ${unguarded.join(', ')} without has(): when a request omits ${unguarded.length === 1 ? 'it' : 'one'}, the condition errors and fires the policy (fail closed); guard it: has(${first}) && …`)
+            warn(p, at('condition'), `reads ${unguarded.join(', ')} without has(): when a request omits ${unguarded.length === 1 ? 'it' : 'one'}, the condition errors and fires the policy (fail closed); guard it: has(${first}) && …`, 'unguarded_context')
           }
           break
         }

@@ -30,7 +30,7 @@ export async function checkFolder (dir: string, limits: ReadLimits = DEFAULT_REA
   try {
     sources = await readPolicyFolder(dir, limits)
   } catch (err) {
-    throw new PolicyLoadError([{ file: dir, line: 1, col: 1, field: '(folder)', message: `cannot read: ${(err as Error).message}`, severity: 'error' }])
+    throw new PolicyLoadError([{ file: dir, line: 1, col: 1, field: '(folder)', code: 'unreadable', message: `cannot read: ${(err as Error).message}`, severity: 'error' }])
   }
   const { set, problems } = checkSources(sources)
   return { sources, set, problems }

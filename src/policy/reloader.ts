@@ -10,7 +10,7 @@ import { access, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar'
 import type { Logger } from 'pino'
-import { formatProblem, PolicyLoadError, type PolicyProblem } from '../errors.js'
+import { formatProblem, PolicyLoadError, type LoadProblem, type PolicyProblem } from '../errors.js'
 import type { PolicyAuditRecord } from '../audit/audit-log.js'
 import type { CompiledPolicySet } from '../engine/policy-set.js'
 import { loadPolicySet, type PolicyHolder } from './load.js'
@@ -39,6 +39,8 @@ export interface ReloadResult {
   changedIds: string[]
   errors: string[]
   warnings: string[]
+  /** The same errors, then warnings, as objects with their stable `code` (docs/policies.md#problem-codes). */
+  details: LoadProblem[]
 }
 
 export interface ReloadOptions {
@@ -126,14 +128,14 @@ export function createPolicyReloader (options: {
       const errors = err.problems.map(formatProblem)
       logger.error({ trigger, errors }, 'policy reload refused: the previous set keeps serving')
       event('policy.rejected', { trigger, before, changes: { added: [], removed: [], changed: [] }, problems: errors })
-      return { ...base, ok: false, outcome: 'invalid', policies: before.policies.length, hash: before.hash, revision: before.revision, changed: false, errors, warnings: [] }
+      return { ...base, ok: false, outcome: 'invalid', policies: before.policies.length, hash: before.hash, revision: before.revision, changed: false, errors, warnings: [], details: err.problems }
     }
     const { set, warnings } = loaded
     const warningLines = warnings.map(formatProblem)
     if (set.hash === before.hash) {
       holder.clearError()
       logger.info({ trigger, policies: set.policies.length, revision: set.revision }, 'policies unchanged')
-      return { ...base, ok: true, outcome: 'unchanged', policies: set.policies.length, hash: set.hash, revision: set.revision, changed: false, errors: [], warnings: warningLines }
+      return { ...base, ok: true, outcome: 'unchanged', policies: set.policies.length, hash: set.hash, revision: set.revision, changed: false, errors: [], warnings: warningLines, details: warnings }
     }
     const changes = setChanges(before, set, loaded.files)
     const diff = { added: changes.added, removed: changes.removed, changedIds: changes.changed }
@@ -144,12 +146,12 @@ export function createPolicyReloader (options: {
       const errors = error.problems.map(formatProblem)
       logger.error({ trigger, removed: changes.removed, emptied: changes.emptied, gateway: changes.gatewayRemoved }, 'policy reload refused: it removes policies without confirmation; the previous set keeps serving')
       event('policy.rejected', { trigger, before, after: set.revision, changes, problems: errors })
-      return { ...base, ...diff, ok: false, outcome: 'removal_refused', policies: before.policies.length, hash: before.hash, revision: before.revision, changed: false, errors, warnings: warningLines }
+      return { ...base, ...diff, ok: false, outcome: 'removal_refused', policies: before.policies.length, hash: before.hash, revision: before.revision, changed: false, errors, warnings: warningLines, details: [...error.problems, ...warnings] }
     }
     holder.replace(set)
     logger.info({ trigger, policies: set.policies.length, revisionBefore: before.revision, revision: set.revision, added: changes.added, removed: changes.removed, changed: changes.changed }, 'policies reloaded')
     event('policy.reloaded', { trigger, before, after: set.revision, changes })
-    return { ...base, ...diff, ok: true, outcome: 'applied', policies: set.policies.length, hash: set.hash, revision: set.revision, changed: true, errors: [], warnings: warningLines }
+    return { ...base, ...diff, ok: true, outcome: 'applied', policies: set.policies.length, hash: set.hash, revision: set.revision, changed: true, errors: [], warnings: warningLines, details: warnings }
   }
 
   /**
@@ -229,12 +231,13 @@ function removalProblems (before: CompiledPolicySet, changes: SetChanges): Polic
   for (const file of changes.emptied) if (!byFile.has(file)) byFile.set(file, { line: 1, ids: [] })
   const gateway: PolicyProblem[] = changes.gatewayRemoved.length === 0
     ? []
-    : [{ file: '(policy folder)', line: 1, col: 1, field: '(issuers, callers, routes)', message: `would remove ${changes.gatewayRemoved.join(', ')}: ${CONFIRM}`, severity: 'error' }]
+    : [{ file: '(policy folder)', line: 1, col: 1, field: '(issuers, callers, routes)', code: 'removal_unconfirmed', message: `would remove ${changes.gatewayRemoved.join(', ')}: ${CONFIRM}`, severity: 'error' }]
   return [...gateway, ...[...byFile].map(([file, { line, ids }]) => ({
     file,
     line: changes.emptied.includes(file) ? 1 : line,
     col: 1,
     field: '(policies)',
+    code: 'removal_unconfirmed' as const,
     message: changes.emptied.includes(file)
       ? `held ${ids.length > 0 ? ids.join(', ') : 'policies'} and now holds none (a truncated write?): ${CONFIRM}`
       : `would remove ${ids.join(', ')}: ${CONFIRM}`,

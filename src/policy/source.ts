@@ -12,7 +12,7 @@ import { constants } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { constructFromEvents, CORE_SCHEMA, EVENT_ID, getScalarValue, parseEvents, SCALAR_STYLE, type Event } from 'js-yaml'
 import { LineCounter, parseDocument } from 'yaml'
-import type { PolicyProblem } from '../errors.js'
+import type { PolicyProblem, ProblemCode } from '../errors.js'
 
 export interface PolicySource {
   /** Path relative to the policy folder, with `/` separators: what messages show. */
@@ -54,8 +54,8 @@ export interface ParsedFile {
 const isPolicyFile = (name: string): boolean =>
   /\.ya?ml$/.test(name) && !/\.test\.ya?ml$/.test(name)
 
-const problem = (file: string, field: string, message: string, severity: 'error' | 'warning' = 'error'): PolicyProblem =>
-  ({ file, line: 1, col: 1, field, message, severity })
+const problem = (file: string, field: string, code: ProblemCode, message: string, severity: 'error' | 'warning' = 'error'): PolicyProblem =>
+  ({ file, line: 1, col: 1, field, code, message, severity })
 
 /**
  * Reads one file without ever blocking: opened non-blocking (a FIFO opens at once instead of
@@ -107,7 +107,7 @@ export async function readPolicyFolder (dir: string, limits: ReadLimits = DEFAUL
       const isList = rel.startsWith('lists/') && rel.split('/').length === 2 && entry.name.endsWith('.txt')
       if (!isList && !isPolicyFile(entry.name)) continue
       if (++files > limits.maxFiles) {
-        if (files === limits.maxFiles + 1) problems.push(problem(rel, '(folder)', `more than ${limits.maxFiles} policy and list files: refused`))
+        if (files === limits.maxFiles + 1) problems.push(problem(rel, '(folder)', 'too_large', `more than ${limits.maxFiles} policy and list files: refused`))
         continue
       }
       let read
@@ -118,16 +118,16 @@ export async function readPolicyFolder (dir: string, limits: ReadLimits = DEFAUL
         throw err
       }
       if ('special' in read) {
-        problems.push(problem(rel, '(file)', `skipped: ${read.special}, not a regular file`, 'warning'))
+        problems.push(problem(rel, '(file)', 'not_a_file', `skipped: ${read.special}, not a regular file`, 'warning'))
         continue
       }
       if ('tooLarge' in read) {
-        problems.push(problem(rel, '(file)', `${read.tooLarge} bytes: larger than the limit of ${limits.maxFileBytes} bytes per file`))
+        problems.push(problem(rel, '(file)', 'too_large', `${read.tooLarge} bytes: larger than the limit of ${limits.maxFileBytes} bytes per file`))
         continue
       }
       total += read.text.length
       if (total > limits.maxFolderBytes) {
-        problems.push(problem(rel, '(folder)', `the folder passes the limit of ${limits.maxFolderBytes} bytes at this file`))
+        problems.push(problem(rel, '(folder)', 'too_large', `the folder passes the limit of ${limits.maxFolderBytes} bytes at this file`))
         return
       }
       if (isList) lists.push({ name: entry.name.slice(0, -4), file: rel, text: read.text })
@@ -161,13 +161,13 @@ export function parseSource (source: PolicySource, problems: PolicyProblem[]): P
     events = parseEvents(source.text, { maxDepth: MAX_DEPTH })
     const docs = constructFromEvents(events, { source: source.text, schema: CORE_SCHEMA, maxAliases: MAX_ALIASES })
     if (docs.length > 1) {
-      problems.push({ ...position(source.text, secondDocument(events)), file: source.file, field: '(yaml)', message: 'a policy file holds one YAML document', severity: 'error' })
+      problems.push({ ...position(source.text, secondDocument(events)), file: source.file, field: '(yaml)', code: 'yaml_syntax', message: 'a policy file holds one YAML document', severity: 'error' })
       return undefined
     }
     data = docs[0]
     const budget = events.length * 2 + 10_000
     if (expandsBeyond(data, budget)) {
-      problems.push({ file: source.file, line: 1, col: 1, field: '(yaml)', message: `aliases expand to more than ${budget} values (a "billion laughs" file): refused`, severity: 'error' })
+      problems.push({ file: source.file, line: 1, col: 1, field: '(yaml)', code: 'too_large', message: `aliases expand to more than ${budget} values (a "billion laughs" file): refused`, severity: 'error' })
       return undefined
     }
   } catch (err) {
@@ -203,6 +203,7 @@ function reportYamlError (source: PolicySource, err: unknown, problems: PolicyPr
     line: (mark?.line ?? 0) + 1,
     col: (mark?.column ?? 0) + 1,
     field: '(yaml)',
+    code: 'yaml_syntax',
     message: err instanceof RangeError ? 'nested too deeply' : message,
     severity: 'error'
   })
@@ -214,7 +215,7 @@ function reportWithYaml (source: PolicySource, problems: PolicyProblem[]): boole
   if (doc.errors.length > 0) {
     for (const error of doc.errors) {
       const { line, col } = lineCounter.linePos(error.pos[0])
-      problems.push({ file: source.file, line, col, field: '(yaml)', message: error.message.split('\n')[0]!, severity: 'error' })
+      problems.push({ file: source.file, line, col, field: '(yaml)', code: 'yaml_syntax', message: error.message.split('\n')[0]!, severity: 'error' })
     }
     return true
   }

@@ -3,7 +3,7 @@
  * problems an operator can act on: `file:line:col field: what is expected`.
  */
 import { Ajv, type ErrorObject } from 'ajv'
-import type { PolicyProblem } from '../errors.js'
+import type { PolicyProblem, ProblemCode } from '../errors.js'
 import { policyFileSchema } from './schema.js'
 import type { ParsedFile, Path } from './source.js'
 
@@ -21,39 +21,39 @@ export const fieldName = (path: Path): string =>
 
 const last = (path: Path): string | number | undefined => path[path.length - 1]
 
-function explain (error: ErrorObject, path: Path): { path: Path, message: string, key?: boolean } {
+function explain (error: ErrorObject, path: Path): { path: Path, code: ProblemCode, message: string, key?: boolean } {
   const tail = last(path)
   const parent = path[path.length - 2]
   switch (error.keyword) {
     case 'required':
-      return { path: [...path, error.params.missingProperty as string], message: 'is required' }
+      return { path: [...path, error.params.missingProperty as string], code: 'missing_field', message: 'is required' }
     case 'additionalProperties': {
       const extra = error.params.additionalProperty as string
       const allowed = Object.keys((error.parentSchema as { properties?: object }).properties ?? {})
-      return { path: [...path, extra], key: true, message: `unknown field; expected one of: ${allowed.join(', ')}` }
+      return { path: [...path, extra], key: true, code: 'unknown_field', message: `unknown field; expected one of: ${allowed.join(', ')}` }
     }
     case 'minProperties':
     case 'maxProperties':
-      if (parent === 'when') return { path, message: `a trigger has exactly one of: ${TRIGGERS.join(', ')}` }
-      return { path, message: `must not be empty (${error.message ?? ''})` }
+      if (parent === 'when') return { path, code: 'bad_trigger', message: `a trigger has exactly one of: ${TRIGGERS.join(', ')}` }
+      return { path, code: 'bad_value', message: `must not be empty (${error.message ?? ''})` }
     case 'enum':
-      return { path, message: `must be one of ${(error.params.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}` }
+      return { path, code: 'bad_value', message: `must be one of ${(error.params.allowedValues as unknown[]).map(v => JSON.stringify(v)).join(', ')}` }
     case 'pattern':
-      if (parent === 'actions') return { path, message: 'must be an action pattern: segments of letters, digits, ":", "/", "-" separated by ".", or "*" (one segment) / "**" (one or more)' }
-      if (tail === 'id' || tail === 'overrides') return { path, message: 'must be an id: letters, digits, ".", "_", ":", "-" (at most 128), starting with a letter or digit' }
-      if (parent === 'lists') return { path, message: 'must be a list name: the file name of lists/<name>.txt without .txt' }
-      return { path, message: `must match ${String(error.params.pattern)}` }
+      if (parent === 'actions') return { path, code: 'bad_action', message: 'must be an action pattern: segments of letters, digits, ":", "/", "-" separated by ".", or "*" (one segment) / "**" (one or more)' }
+      if (tail === 'id' || tail === 'overrides') return { path, code: 'bad_id', message: 'must be an id: letters, digits, ".", "_", ":", "-" (at most 128), starting with a letter or digit' }
+      if (parent === 'lists') return { path, code: 'bad_value', message: 'must be a list name: the file name of lists/<name>.txt without .txt' }
+      return { path, code: 'bad_value', message: `must match ${String(error.params.pattern)}` }
     case 'anyOf':
-      if (tail === 'maxAge' || tail === 'clockSkew') return { path, message: 'must be a duration: seconds as a whole number, or a number with s, m, h or d (30s, 5m, 1h)' }
-      return { path, message: 'must be empty or an object of parameters' }
+      if (tail === 'maxAge' || tail === 'clockSkew') return { path, code: 'bad_duration', message: 'must be a duration: seconds as a whole number, or a number with s, m, h or d (30s, 5m, 1h)' }
+      return { path, code: 'bad_value', message: 'must be empty or an object of parameters' }
     case 'type':
-      return { path, message: `must be ${error.params.type === 'array' ? 'a list' : error.params.type === 'object' ? 'a mapping' : `a ${String(error.params.type)}`}` }
+      return { path, code: 'bad_type', message: `must be ${error.params.type === 'array' ? 'a list' : error.params.type === 'object' ? 'a mapping' : `a ${String(error.params.type)}`}` }
     case 'uniqueItems':
-      return { path, message: 'must not repeat an item' }
+      return { path, code: 'bad_value', message: 'must not repeat an item' }
     case 'minItems':
-      return { path, message: 'must not be empty' }
+      return { path, code: 'bad_value', message: 'must not be empty' }
     default:
-      return { path, message: error.message ?? error.keyword }
+      return { path, code: 'bad_value', message: error.message ?? error.keyword }
   }
 }
 
@@ -92,7 +92,7 @@ export function validateParsed (parsed: ParsedFile, problems: PolicyProblem[]): 
     if (seen.has(key)) continue
     seen.add(key)
     const { line, col } = parsed.locate(explained.path, explained.key)
-    problems.push({ file: parsed.file, line, col, field, message: explained.message, severity: 'error' })
+    problems.push({ file: parsed.file, line, col, field, code: explained.code, message: explained.message, severity: 'error' })
   }
   return validity
 }

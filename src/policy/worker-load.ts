@@ -48,7 +48,7 @@ function workerEntry (): { entry: string | URL, eval: boolean } {
 }
 
 const refused = (file: string, message: string): PolicyLoadError =>
-  new PolicyLoadError([{ file, line: 1, col: 1, field: '(load)', message, severity: 'error' }])
+  new PolicyLoadError([{ file, line: 1, col: 1, field: '(load)', code: 'unreadable', message, severity: 'error' }])
 
 const send = (w: Worker, request: WorkerRequest): void => { w.postMessage(request) }
 
