@@ -10,6 +10,7 @@ import type { Aal, AcrMeaning, Assurance, Exemptions, FactorCategory, FactorClas
 import { needsOf } from '../engine/needs.js'
 import { buildPolicySet, type CompiledPolicySet } from '../engine/policy-set.js'
 import { DEFAULTS } from '../engine/risk.js'
+import { DAY } from '../engine/units.js'
 import { compileCondition, ConditionError } from './cel.js'
 import { toSeconds } from './duration.js'
 import { compileIpLists } from './iplists.js'
@@ -245,7 +246,7 @@ function compilePolicy (raw: RawPolicy, parsed: ParsedFile, path: Path, assuranc
   const bind = raw.require?.bind
   if (raw.exemptions !== undefined && bind !== 'transaction') fail(['exemptions'], 'exemptions apply to payments: the policy needs require.bind: transaction', 'conflicting_fields')
   const lockoutWindow = raw.lockout?.window === undefined ? DEFAULT_LOCKOUT.window : toSeconds(raw.lockout.window)
-  if (raw.lockout !== undefined && (lockoutWindow < 1 || lockoutWindow > 86400)) fail(['lockout', 'window'], 'between 1s and 1d', 'bad_value')
+  if (raw.lockout !== undefined && (lockoutWindow < 1 || lockoutWindow > DAY)) fail(['lockout', 'window'], 'between 1s and 1d', 'bad_value')
   if (raw.lockout !== undefined && effect === 'deny') fail(['lockout'], 'a deny policy asks for no step-up to lock', 'conflicting_fields')
 
   if (!ok) return undefined
