@@ -20,7 +20,7 @@ import { decideRoute } from './http/decide-route.js'
 import { registerErrorHandling } from './http/errors.js'
 import { healthRoutes } from './http/health-routes.js'
 import { adminRoutes } from './http/admin-routes.js'
-import { registerEventsRoute } from './http/events-route.js'
+import { eventsRoute } from './http/events-route.js'
 import { registerRateLimits } from './http/rate-limit.js'
 import underPressure from '@fastify/under-pressure'
 import { createMemoryAuditLog, recordRequest, type AuditLog, type DecisionAuditRecord } from './audit/audit-log.js'
@@ -223,7 +223,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   void app.register(decideRoute, { service, access, guard: apiGuard })
   void app.register(authzenRoutes, { service, access, guard: apiGuard })
   const tenantsOf = (request: FastifyRequest): string[] | undefined => scopeOf(request, currentGateway(access).gateway)?.tenants
-  void app.register(async (scope) => { registerEventsRoute(scope, { audit, now, guard: apiGuard, tenantsOf, limitSubject, onFailed: service.recordStepUpFailure }) })
+  void app.register(eventsRoute, { audit, now, guard: apiGuard, tenantsOf, limitSubject, onFailed: service.recordStepUpFailure })
   void app.register(healthRoutes, { policies: deps.policies, geo, history: deps.history })
   void app.register(async (scope) => {
     scope.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {

@@ -83,7 +83,6 @@ async function decideApp (tree: Tree, geo: GeoLookup, policiesDir: string): Prom
 /** The bare route: the service's Fastify options, the contract's schemas and validator, a canned answer. */
 export async function bareApp (answer: unknown): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify(fastifyOptions(devNull()) as FastifyServerOptions)
-  app.addSchema(contract.errorSchema)
   app.post('/decide', {
     schema: { body: contract.decideRequestSchema, response: { 200: contract.decisionSchema } },
     validatorCompiler: () => contract.decideBodyValidator

@@ -6,7 +6,7 @@ import type { Assurance, DecisionRequest } from '../engine/model.js'
 import { normalizeDecideBody } from './normalize.js'
 import { validateDecideBody } from './validation.js'
 
-export { decideRequestSchema, decisionSchema, errorSchema, type DecideBody } from './schemas.js'
+export { decideRequestSchema, decisionSchema, type DecideBody, type DecideResponse } from './schemas.js'
 export { normalizeDecideBody, hashDevice } from './normalize.js'
 export { AJV_OPTIONS, addIpFormat, decideBodyValidator, describeIssue, isClientIp, validateDecideBody, type ValidationIssue } from './validation.js'
 export { toDecideResponse } from './response.js'

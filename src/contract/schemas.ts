@@ -4,14 +4,7 @@
  * TypeScript type is derived from its schema (`Static`), never written a second time.
  */
 import { Type, type Static, type TArray, type TString, type TUnsafe } from '@sinclair/typebox'
-
-export const errorSchema = Type.Object({
-  error: Type.String({ description: 'A stable code: invalid_request, unauthorized, not_found, payload_too_large, unsupported_media_type, internal_error, service_unavailable.' }),
-  message: Type.String({ description: 'What is wrong, naming the field.' })
-}, { $id: 'Error' })
-
-/** Every 4xx and 5xx body. */
-export type ErrorBody = Static<typeof errorSchema>
+import { ACTION_MAX_LENGTH, ACTION_PATTERN } from '../engine/actions.js'
 
 /** Identifiers: no control characters, so no key or log line can be forged with them. */
 const shortString = (max: number, description?: string): TString =>
@@ -31,8 +24,8 @@ export const transactionSchema = Type.Object({
 export const decideRequestSchema = Type.Object({
   action: Type.String({
     minLength: 1,
-    maxLength: 200,
-    pattern: '^[A-Za-z0-9:/-]+(\\.[A-Za-z0-9:/-]+)*$',
+    maxLength: ACTION_MAX_LENGTH,
+    pattern: ACTION_PATTERN,
     description: 'What the user is about to do: segments of [A-Za-z0-9:/-] separated by dots.',
     examples: ['payments.payout']
   }),

@@ -6,6 +6,7 @@
 import type { Decision } from './decide.js'
 import { acrExpresses } from './assurance.js'
 import type { Assurance } from './model.js'
+import { LRUCache } from 'lru-cache'
 
 export const GENERIC_STEP_UP = 'Additional authentication is required.'
 export const GENERIC_UNMET = 'The authentication this action requires cannot be met with the enrolled factors.'
@@ -15,7 +16,7 @@ export const GENERIC_INVALID_TOKEN = 'The access token is not valid.'
 export type Scheme = 'Bearer' | 'DPoP'
 
 // Messages come from policies, so there are few of them: remember each one's description.
-const descriptions = new Map<string, string>()
+const descriptions = new LRUCache<string, string>({ max: 1000 })
 
 /** Printable ASCII, no `"` or `\`; falls back to a generic text when too much would be lost. */
 export function safeDescription (text: string, fallback: string): string {
@@ -23,7 +24,6 @@ export function safeDescription (text: string, fallback: string): string {
   let out = descriptions.get(key)
   if (out === undefined) {
     out = transliterate(text, fallback)
-    if (descriptions.size >= 1000) descriptions.clear()
     descriptions.set(key, out)
   }
   return out

@@ -11,6 +11,7 @@ import { acrValuesFor, GENERIC_STEP_UP, insufficientScopeHeader, stepUpHeader, u
 import type { Decision, MergeTrace, Reason, RequiredAuthentication } from './decide.js'
 import type { Assurance, Facts, Policy } from './model.js'
 import { authorizationDetailsFor } from './psd2.js'
+import type { LRUCache } from 'lru-cache'
 
 export type StepUpOutcome = Pick<Decision, 'decision' | 'event' | 'required' | 'challenge' | 'enroll' | 'message'> & {
   /** Why a step-up became a deny, when it says more than the policies' own reasons. */
@@ -19,19 +20,14 @@ export type StepUpOutcome = Pick<Decision, 'decision' | 'event' | 'required' | '
   merge: MergeTrace
 }
 
-const CHALLENGE_CACHE_LIMIT = 10_000
-
 /**
  * A header depends only on its parts, and a compiled set's requirements are few: each header
  * is built once per set (the cache lives on the set and is dropped with it).
  */
-function cachedHeader (cache: Map<string, string> | undefined, key: string, build: () => string): string {
+function cachedHeader (cache: LRUCache<string, string> | undefined, key: string, build: () => string): string {
   if (cache === undefined) return build()
   let header = cache.get(key)
-  if (header === undefined) {
-    if (cache.size >= CHALLENGE_CACHE_LIMIT) cache.clear()
-    cache.set(key, header = build())
-  }
+  if (header === undefined) cache.set(key, header = build())
   return header
 }
 
@@ -52,7 +48,7 @@ export function strictestOf (policies: readonly Policy[]): Policy {
  * Merges `policies` (every fired step-up policy, at least one unmet) into one requirement and
  * its challenge. `unmetOf` says what the session lacks for each one.
  */
-export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => readonly Unmet[], session: Session, facts: Facts, assurance: Assurance, headers?: Map<string, string>): StepUpOutcome {
+export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => readonly Unmet[], session: Session, facts: Facts, assurance: Assurance, headers?: LRUCache<string, string>): StepUpOutcome {
   let aal: 1 | 2 | 3 = 1
   let maxAge = Infinity
   let allowed = null as Set<string> | null

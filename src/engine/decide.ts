@@ -248,7 +248,7 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   if (psd2.sca) decision.psd2 = { sca: psd2.sca }
   else if (psd2.exempt) decision.psd2 = { exempt: psd2.exempt }
   if (facts.history.status === 'found') {
-    decision.learn = learnFrom(facts, facts.history.snapshot, set.learning.forTenant(facts.request.tenant), session, risk, assurance, now)
+    decision.learn = learnFrom(facts, { snapshot: facts.history.snapshot, rules: set.learning.forTenant(facts.request.tenant), session, risk, assurance, now })
   }
   return decision
 }

@@ -197,7 +197,7 @@ const needsRefresh = (lastSeen: number | undefined, now: number): boolean =>
   lastSeen === undefined || now - lastSeen >= REFRESH_AFTER
 
 /** What deciding whether a fact may be learned reads: the subject's history, the rules, the session and the clock. */
-interface LearningContext {
+export interface LearningContext {
   snapshot: HistorySnapshot
   rules: LearningRules
   session: Session
@@ -210,10 +210,8 @@ interface LearningContext {
  * The writes an allowed decision makes. New facts need a strong, recent session; known
  * facts are refreshed, at most hourly, by any allowed request.
  */
-export function learnFrom (
-  facts: Facts, snapshot: HistorySnapshot, rules: LearningRules, session: Session, risk: RiskEvaluator,
-  assurance: Assurance, now: number
-): HistoryUpdate {
+export function learnFrom (facts: Facts, context: LearningContext): HistoryUpdate {
+  const { snapshot, rules, session, assurance, now } = context
   const update: HistoryUpdate = {}
   if (!snapshot.hasHistory && rules.firstFact !== undefined && !strongEnough(session, [rules.firstFact], assurance)) return update
   const learnWindowed = (lastSeen: number | undefined, table: WindowTable, defaultDays: number): boolean => {
@@ -238,7 +236,7 @@ export function learnFrom (
     if (location.country !== undefined && learnWindowed(snapshot.countryLastSeen, rules.country, DEFAULTS.newCountry.days)) {
       update.country = location.country
     }
-    if (learnLocation(location, { snapshot, rules, session, risk, assurance, now })) update.location = location
+    if (learnLocation(location, context)) update.location = location
   }
   return update
 }

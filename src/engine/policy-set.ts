@@ -46,7 +46,7 @@ export interface CompiledPolicySet {
    * WWW-Authenticate values by requirement key: a header depends only on the policies' message
    * and requirement, so each is built once per set (bounded; a reload starts a new set).
    */
-  challengeHeaders: Map<string, string>
+  challengeHeaders: LRUCache<string, string>
   learning: Learning
   plan: (request: Pick<DecisionRequest, 'tenant' | 'application' | 'action'>) => Plan
 }
@@ -56,6 +56,7 @@ const scopeKey = (tenant: string | undefined, application: string | undefined): 
     : application === undefined ? `t\u0000${tenant}` : `ta\u0000${tenant}\u0000${application}`
 
 const PLAN_CACHE_LIMIT = 50_000
+const CHALLENGE_CACHE_LIMIT = 10_000
 
 export function buildPolicySet (policies: Policy[], assurance: Assurance, ipLists: IpListMatcher, hash: string, learning: Learning): CompiledPolicySet {
   const builder = new PolicySetBuilder(policies)
@@ -145,7 +146,7 @@ function assemble ({ policies, byScope, order, assurance, ipLists, hash, learnin
     ipLists,
     hash,
     revision: `sha256:${hash.slice(0, 16)}`,
-    challengeHeaders: new Map(),
+    challengeHeaders: new LRUCache<string, string>({ max: CHALLENGE_CACHE_LIMIT }),
     learning,
     plan: ({ tenant, application, action }) => {
       const key = `${tenant ?? ''}\u0000${tenant === undefined ? 0 : 1}\u0000${application ?? ''}\u0000${application === undefined ? 0 : 1}\u0000${action}`

@@ -3,11 +3,12 @@
  * (in the last 24 hours) are accepted, each once.
  */
 import { Type, type Static } from '@sinclair/typebox'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import type { AuditLog } from '../audit/audit-log.js'
 import { ApiError } from '../errors.js'
 import type { SubjectLimiter } from './rate-limit.js'
 import type { SubjectKey } from '../signals/history.js'
+import type { Guard } from './auth.js'
 
 const eventBodySchema = Type.Object({
   decisionId: Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$', description: 'The decisionId of a step_up answer.' }),
@@ -16,9 +17,20 @@ const eventBodySchema = Type.Object({
 }, { additionalProperties: false })
 type EventBody = Static<typeof eventBodySchema>
 
-export function registerEventsRoute (app: FastifyInstance, deps: { audit: AuditLog, now: () => number, guard: unknown[], tenantsOf?: (request: FastifyRequest) => string[] | undefined, limitSubject?: SubjectLimiter, onFailed?: (subject: SubjectKey) => Promise<void> }): void {
+export interface EventsRouteOptions {
+  audit: AuditLog
+  now: () => number
+  /** onRequest hooks: the API key check (none when API_KEYS is unset). */
+  guard: Guard[]
+  tenantsOf?: (request: FastifyRequest) => string[] | undefined
+  limitSubject?: SubjectLimiter
+  /** A failed step-up, counted for the lockouts of payment policies (docs/psd2.md). */
+  onFailed?: (subject: SubjectKey) => Promise<void>
+}
+
+export const eventsRoute: FastifyPluginAsync<EventsRouteOptions> = async (app, deps) => {
   app.post<{ Body: EventBody }>('/events', {
-    onRequest: deps.guard as never,
+    onRequest: deps.guard,
     schema: {
       summary: 'Record how a step-up ended',
       tags: ['decisions'],

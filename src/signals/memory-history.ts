@@ -7,6 +7,7 @@ import type { HistoryUpdate } from '../engine/learning.js'
 import type { Location } from '../engine/model.js'
 import { CAPS, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
 import { createMemoryPsd2Store, newPsd2Entry, type Psd2Entry } from './memory-psd2.js'
+import { DAY } from '../engine/units.js'
 
 interface Entry {
   devices: Map<string, number>
@@ -19,7 +20,6 @@ interface Entry {
   movedAt: number
 }
 
-const DAY = 86400
 
 const keyOf = (k: SubjectKey): string =>
   k.tenant === undefined ? `\u0000${k.subject}` : `${k.tenant.length}:${k.tenant}\u0000${k.subject}`

@@ -58,6 +58,7 @@ import type { HistoryUpdate } from '../engine/learning.js'
 import type { Location } from '../engine/model.js'
 import { CAPS, consumeTtl, isEmptyUpdate, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
 import { createRedisPsd2Store, definePsd2Commands, type Psd2Commands } from './redis-psd2.js'
+import { DAY } from '../engine/units.js'
 
 export interface RedisHistoryOptions {
   url?: string | undefined
@@ -74,7 +75,6 @@ export interface RedisHistoryOptions {
   onDataLoss?: (info: { until: number }) => void
 }
 
-const DAY = 86400
 
 /**
  * KEYS[1] history hash, KEYS[2] once-only key (any key of the same slot when unused), KEYS[3]
