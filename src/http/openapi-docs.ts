@@ -57,6 +57,38 @@ export const DECIDE_EXAMPLES: Record<string, DecideExample> = {
       reportOnly: []
     }
   },
+  payment: {
+    summary: 'step_up: a PSD2 payment that needs an SCA linked to it',
+    description: 'A payment-initiation policy (require.bind: transaction) asks for an SCA naming this amount and payee: the client requests `required.authorizationDetails` (RFC 9396) at the authorization server and retries with the new token, which pays this payment once. Raw claims never satisfy it (unmet verified_token): send the user\'s token in `token`. The device policy of the example set fires too (no fingerprint), and merges into the same prompt.',
+    request: {
+      action: 'payments.initiate',
+      subject: { id: 'user-123' },
+      claims: { sub: 'user-123', acr: 'http://idmanagement.gov/ns/assurance/aal/1', amr: ['pwd'], auth_time: EXAMPLES_NOW_S - 1800 },
+      context: { transaction: { amount: '420.00', currency: 'EUR', payee: { name: 'ACME GmbH', iban: 'DE89 3704 0044 0532 0130 00' } } }
+    },
+    response: {
+      decision: 'step_up',
+      decisionId: '01a20320-a200-7fa2-af51-a02bc75c3190',
+      required: {
+        aal: 2,
+        factors: ['security_key', 'smart_card', 'passkey', 'software_key', 'totp', 'sms'],
+        maxAge: 300,
+        acrValues: ['http://idmanagement.gov/ns/assurance/aal/2'],
+        authorizationDetails: [{ type: 'payment_initiation', instructedAmount: { currency: 'EUR', amount: '420.00' }, creditorName: 'ACME GmbH', creditorAccount: { iban: 'DE89370400440532013000' } }]
+      },
+      challenge: {
+        status: 401,
+        wwwAuthenticate: 'Bearer error="insufficient_user_authentication", error_description="Confirm this payment.", acr_values="http://idmanagement.gov/ns/assurance/aal/2", max_age=300'
+      },
+      message: 'Confirm this payment.',
+      reasons: [
+        { policy: 'psd2-payment-initiation', trigger: 'always', outcome: 'step_up', unmet: ['aal', 'freshness', 'verified_token'] },
+        { policy: 'new-device-sensitive', trigger: 'newDevice', outcome: 'step_up', detail: 'no device fingerprint: counts as a new device', figures: { device: null, lastSeen: null }, unmet: ['aal', 'freshness'] }
+      ],
+      session: { aal: 1, authAge: 1800, factors: ['password'] },
+      reportOnly: []
+    }
+  },
   allow: {
     summary: 'allow: the same payout after a security key step-up',
     description: 'The session was authenticated two minutes ago with a password and a hardware key: every fired policy is satisfied, so the answer is allow (audit event auth.step_up_skipped).',
