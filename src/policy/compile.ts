@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { sortProblems, type PolicyProblem, type ProblemCode } from '../errors.js'
 import { buildAssurance, DEFAULT_ACR, DEFAULT_FACTORS } from '../engine/assurance.js'
 import { buildLearning } from '../engine/learning.js'
-import type { Aal, AcrMeaning, Assurance, Exemptions, FactorCategory, FactorClass, Policy, SignalNeeds, Trigger, UnknownLocation } from '../engine/model.js'
+import type { AcrMeaning, Assurance, Exemptions, FactorClass, Policy, SignalNeeds, Trigger, UnknownLocation } from '../engine/model.js'
 import { needsOf } from '../engine/needs.js'
 import { buildPolicySet, type CompiledPolicySet } from '../engine/policy-set.js'
 import { DEFAULTS } from '../engine/risk.js'
@@ -18,45 +18,12 @@ import { lintPolicies } from './lint.js'
 import { parseSource, type FolderSources, type ParsedFile, type Path } from './source.js'
 import { fieldName, validateParsed } from './validate.js'
 import { attachGatewayConfig, compileGatewayConfig } from './gateway-config.js'
+import type { RawFile, RawPolicy } from './schema.js'
 
 export interface CompileResult {
   set: CompiledPolicySet | undefined
   problems: PolicyProblem[]
 }
-
-/* The raw shapes, as the schema has already validated them. */
-type Duration = number | string
-interface RawPolicy {
-  id: string
-  description?: string
-  scope?: { tenant?: string, application?: string }
-  overrides?: string
-  actions: string[]
-  when?: Array<Record<string, Record<string, unknown> | string | null>>
-  effect?: 'step_up' | 'deny'
-  require?: { aal?: 1 | 2 | 3, factors?: string[], maxAge?: Duration, scopes?: string[], bind?: 'transaction' }
-  message?: string
-  mode?: 'enforce' | 'report'
-  exemptions?: {
-    lowValue?: boolean | { maxAmount?: number, maxCount?: number, maxTotal?: number }
-    trustedBeneficiary?: boolean
-    tra?: { maxAmount: number, riskScoreBelow: number }
-    conversion?: Record<string, number>
-  }
-  lockout?: { attempts?: number, window?: Duration }
-}
-interface RawAssurance {
-  acr?: Record<string, Aal | { aal: Aal, proves?: string[] }>
-  factors?: Record<string, { category?: FactorCategory, amr?: string[], maxAal?: 1 | 2 | 3, phishingResistant?: boolean, multiFactor?: boolean }>
-  userVerification?: string[]
-  stepUpClaim?: { claim: string, maxAge: Duration }
-  clockSkew?: Duration
-  challengeAcr?: Partial<Assurance['challengeAcr']>
-  learnFrom?: { aal?: Aal, maxAge?: Duration }
-  riskWeights?: Partial<Assurance['riskWeights']>
-  audit?: { redactContext?: string[] }
-}
-interface RawFile { policies?: RawPolicy[], assurance?: RawAssurance }
 
 const MAX_CLOCK_SKEW = 600
 
