@@ -1,42 +1,56 @@
-// The `stepup` command, run as real processes (node --import tsx src/cli/main.ts) on the
-// fixture folders in test/fixtures/cli: exit codes and output lines.
+// The `stepup` command on the fixture folders in test/fixtures/cli: exit codes and output lines.
+// The commands run in-process through run(argv, io), the function src/cli/main.ts calls; a few
+// run as real processes (node --import tsx src/cli/main.ts) to prove that wiring: the exit
+// code, stdout, stderr and stdin.
 import { spawn } from 'node:child_process'
-import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 import t from 'tap'
+import { run } from '../../src/cli/run.js'
 
 const root = resolve(import.meta.dirname, '../..')
 const fixtures = 'test/fixtures/cli'
+process.chdir(root) // the paths shown are relative to the working directory
+delete process.env.GEOIP_CITY_DB
 
 interface Run { code: number | null, stdout: string, stderr: string, lines: string[] }
 
+/** Runs `stepup <args>` in-process from the repository root; stdout and stderr as the process writes them. */
+async function stepup (args: string[]): Promise<Run> {
+  let stdout = ''
+  let stderr = ''
+  const code = await run(args, { out: line => { stdout += line + '\n' }, err: line => { stderr += line + '\n' } })
+  return { code, stdout, stderr, lines: stdout.split('\n').filter(l => l !== '') }
+}
+
 const env = { ...process.env }
-delete env.GEOIP_CITY_DB
 delete env.NODE_OPTIONS // tap's loaders are not for the child
 
-/** Runs `stepup <args>` from the repository root; at most a few at a time. */
-const LIMIT = Math.max(2, availableParallelism())
-let running = 0
-const waiting: Array<() => void> = []
-async function stepup (args: string[], stdin?: string): Promise<Run> {
-  if (running >= LIMIT) await new Promise<void>(resolve => waiting.push(resolve))
-  running++
-  try {
-    return await new Promise<Run>((resolvePromise, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
-      let stdout = ''
-      let stderr = ''
-      child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
-      child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
-      child.on('error', reject)
-      child.on('close', code => resolvePromise({ code, stdout, stderr, lines: stdout.split('\n').filter(l => l !== '') }))
-      child.stdin.end(stdin ?? '')
-    })
-  } finally {
-    running--
-    waiting.shift()?.()
-  }
+/** Runs `stepup <args>` as a real process from the repository root. */
+function stepupProcess (args: string[], stdin?: string): Promise<Run> {
+  return new Promise<Run>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+    child.on('error', reject)
+    child.on('close', code => resolvePromise({ code, stdout, stderr, lines: stdout.split('\n').filter(l => l !== '') }))
+    child.stdin.end(stdin ?? '')
+  })
 }
+
+t.test('as a real process: stdin, the exit code, stdout and stderr', async t => {
+  const [stdin, unknown] = await Promise.all([
+    stepupProcess(['decide', '--input', '-', '--policies', `${fixtures}/valid`, '--json'], JSON.stringify({ action: 'profile.read', subject: { id: 'u' } })),
+    stepupProcess(['deploy'])
+  ])
+  t.equal(stdin.code, 0, stdin.stderr)
+  t.match(JSON.parse(stdin.stdout), { decision: 'allow', reasons: [] }, '--input - reads stdin')
+  t.equal(stdin.stderr, '')
+  t.equal(unknown.code, 2, 'the exit code run() returns')
+  t.match(unknown.stderr, /^stepup: unknown command "deploy"\nUsage: stepup/)
+  t.equal(unknown.stdout, '')
+})
 
 t.test('stepup check', async t => {
   const [valid, invalid, warnings, missing, usage] = await Promise.all([
@@ -97,7 +111,7 @@ t.test('stepup test', async t => {
     stepup(['test', `${fixtures}/failing-suite`]),
     stepup(['test', `${fixtures}/invalid`]),
     stepup(['test', `${fixtures}/requests`]),
-    stepup(['test']),
+    stepup(['test', '--coverage']),
     stepup(['test', `${fixtures}/invalid-requests`])
   ])
 
@@ -164,29 +178,23 @@ t.test('stepup test', async t => {
     t.equal(none.lines.at(-1), '0 passed, 0 failed')
   })
 
-  t.test('the shipped suite for the example policies passes (default folder ./policies)', async t => {
+  t.test('the shipped suite for the example policies passes (default folder ./policies), every policy and trigger fired', async t => {
     t.equal(examples.code, 0, examples.stdout)
     const m = /^(\d+) passed, 0 failed$/.exec(examples.lines.at(-1) ?? '')
     t.ok(m && Number(m[1]) >= 15, examples.lines.at(-1) ?? '(no output)')
     t.notOk(examples.stdout.includes('FAIL'))
+    t.ok(examples.lines.includes('coverage of policies: 16/16 policies fired, 16/16 triggers'), examples.lines.slice(-3).join('\n'))
   })
-})
-
-t.test('stepup test --coverage on the example policies: every policy and trigger fired', async t => {
-  const r = await stepup(['test', 'policies', '--coverage'])
-  t.equal(r.code, 0)
-  t.ok(r.lines.includes('coverage of policies: 16/16 policies fired, 16/16 triggers'), r.lines.slice(-3).join('\n'))
 })
 
 t.test('stepup decide', async t => {
   const decide = (input: string, ...more: string[]): Promise<Run> =>
     stepup(['decide', '--input', `${fixtures}/requests/${input}`, '--policies', `${fixtures}/valid`, '--now', '2026-11-22T12:00:00Z', ...more])
-  const [payout, json, blocked, desk, stdin, checked] = await Promise.all([
+  const [payout, json, blocked, desk, checked] = await Promise.all([
     decide('payout.json'),
     decide('payout.json', '--json'),
     decide('blocked.json'),
     decide('desk.json'),
-    stepup(['decide', '--input', '-', '--policies', `${fixtures}/valid`, '--json'], JSON.stringify({ action: 'profile.read', subject: { id: 'u' } })),
     stepup(['check', `${fixtures}/valid`])
   ])
   const explained = (input: string): Promise<Run> =>
@@ -275,11 +283,6 @@ t.test('stepup decide', async t => {
     t.ok(desk.lines.includes('Policies for reports.export here: 2 apply, 1 overridden'))
     t.ok(desk.lines.includes('  acme-exports (policies.yaml:23) is overridden by acme-exports-desk'))
     t.ok(desk.lines.includes('  This allow uses up the authentication of 2026-11-22T11:59:50Z (maxAge 0: once only).'))
-  })
-
-  t.test('--input - reads stdin', async t => {
-    t.equal(stdin.code, 0, stdin.stderr)
-    t.match(JSON.parse(stdin.stdout), { decision: 'allow', reasons: [] })
   })
 
   t.test('bad input: exit 2 and a message naming the field', async t => {

@@ -1,14 +1,17 @@
-// The lifecycle commands and behaviours of the CLI and the server start, as real processes:
-// --version, per-command help, check on one file and with --json, special files, conditions
-// that always fail, diff, replay usage, and clean messages for a busy port or a missing folder.
+// The lifecycle commands and behaviours of the CLI and the server start: --version,
+// per-command help, check on one file and with --json, special files, conditions that always
+// fail, diff, replay usage (in-process through run(argv, io), the function src/cli/main.ts
+// calls), and, as real processes, clean messages for a busy port or a missing folder.
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
+import { run } from '../../src/cli/run.js'
 
 const root = resolve(import.meta.dirname, '../..')
+process.chdir(root)
 const env = { ...process.env }
 delete env.NODE_OPTIONS
 delete env.GEOIP_CITY_DB
@@ -24,7 +27,13 @@ const node = (args: string[], extraEnv: Record<string, string> = {}, timeoutMs =
   child.on('error', reject)
   child.on('close', code => { clearTimeout(timer); resolvePromise({ code, stdout, stderr }) })
 })
-const stepup = (...args: string[]): Promise<Run> => node(['src/cli/main.ts', ...args])
+/** `stepup <args>` in-process; stdout and stderr as the process writes them. */
+async function stepup (...args: string[]): Promise<Run> {
+  let stdout = ''
+  let stderr = ''
+  const code = await run(args, { out: line => { stdout += line + '\n' }, err: line => { stderr += line + '\n' } })
+  return { code, stdout, stderr }
+}
 
 const dir = (files: Record<string, string>): string => {
   const d = mkdtempSync(join(tmpdir(), 'stepup-cli-'))
@@ -66,7 +75,7 @@ t.test('check on a single file (with the lists beside it), and --json', async t 
 t.test('a FIFO in the folder is skipped with a warning instead of blocking the load', async t => {
   const d = dir({ 'a.yaml': GUARD })
   execFileSync('mkfifo', [join(d, 'pipe.yaml')])
-  const r = await node(['src/cli/main.ts', 'check', d], {}, 30_000)
+  const r = await stepup('check', d)
   t.equal(r.code, 0, r.stderr)
   t.match(r.stdout, /pipe\.yaml:1:1 \(file\): warning: skipped: a FIFO, not a regular file/)
 })

@@ -83,19 +83,18 @@ t.test('--json on the valid fixture folder, with coverage', async t => {
   }
 })
 
-t.test('--json on the example policies: totals match the text output; no coverage unless asked', async t => {
-  const { text, report } = await both(t, 'policies')
+t.test('--json on the example policies: totals match the text output, with the coverage', async t => {
+  const { text, report } = await both(t, 'policies', '--coverage')
   t.equal(text.code, 0, text.out)
   t.ok(report.totals.cases >= 15, `${report.totals.cases} cases`)
   t.equal(report.totals.failed, 0)
-  t.notOk('coverage' in report, 'coverage only with --coverage')
-  const covered = JSON.parse((await stepup('test', 'policies', '--coverage', '--json')).out) as TestReport
-  t.match(covered.coverage, [{ set: 'policies', policies: { fired: 16, total: 16 }, triggers: { fired: 16, total: 16 }, notFired: [] }])
+  t.match(report.coverage, [{ set: 'policies', policies: { fired: 16, total: 16 }, triggers: { fired: 16, total: 16 }, notFired: [] }])
 })
 
 t.test('--json with failures: exit 1, every failure line, a suite that cannot load says why', async t => {
   const failing = await both(t, 'test/fixtures/cli/failing-suite')
   t.equal(failing.json.code, 1)
+  t.notOk('coverage' in failing.report, 'coverage only with --coverage')
   t.same(failing.report.suites, [{
     file: 'test/fixtures/cli/failing-suite/cases/broken.test.yaml',
     name: null,
