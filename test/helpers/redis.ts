@@ -117,6 +117,60 @@ async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs =
   throw new Error(`timed out waiting for ${what}`)
 }
 
+/**
+ * Sends one command over RESP and resolves with the reply printed as `redis-cli` prints it
+ * when not on a terminal: every element of an array (nested ones flattened) on its own line,
+ * a status or error as its text. Rejects when the server cannot be reached or does not answer
+ * within `timeoutMs`. (A socket instead of a redis-cli process per call: the wait loops poll
+ * every 50 ms.)
+ */
+export const command = (port: number, args: string[], timeoutMs = 2000): Promise<string> => new Promise((resolve, reject) => {
+  const socket = connect(port, '127.0.0.1')
+  let data = Buffer.alloc(0)
+  const fail = (err: Error): void => { socket.destroy(); reject(err) }
+  socket.setTimeout(timeoutMs, () => fail(new Error(`redis on port ${port}: no answer to ${args.join(' ')} within ${timeoutMs} ms`)))
+  socket.once('error', fail)
+  socket.once('close', () => reject(new Error(`redis on port ${port}: connection closed before the answer to ${args.join(' ')}`)))
+  socket.once('connect', () => {
+    socket.write(`*${args.length}\r\n` + args.map(a => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''))
+  })
+  socket.on('data', chunk => {
+    data = Buffer.concat([data, chunk])
+    const parsed = parseReply(data, 0)
+    if (parsed === undefined) return // incomplete: wait for more
+    socket.destroy()
+    resolve(parsed.lines.map(l => l + '\n').join(''))
+  })
+})
+
+/** One RESP reply at `at`: its lines as redis-cli prints them, and where it ends; undefined when incomplete. */
+function parseReply (data: Buffer, at: number): { lines: string[], end: number } | undefined {
+  const eol = data.indexOf('\r\n', at)
+  if (eol < 0) return undefined
+  const type = String.fromCharCode(data[at]!)
+  const head = data.toString('utf8', at + 1, eol)
+  if (type === '+' || type === '-' || type === ':') return { lines: [head], end: eol + 2 }
+  if (type === '$') {
+    const length = Number(head)
+    if (length < 0) return { lines: [''], end: eol + 2 }
+    if (data.length < eol + 2 + length + 2) return undefined
+    return { lines: [data.toString('utf8', eol + 2, eol + 2 + length)], end: eol + 2 + length + 2 }
+  }
+  if (type === '*') {
+    const count = Number(head)
+    const lines: string[] = []
+    let end = eol + 2
+    for (let i = 0; i < count; i++) {
+      const item = parseReply(data, end)
+      if (item === undefined) return undefined
+      lines.push(...item.lines)
+      end = item.end
+    }
+    return { lines, end }
+  }
+  throw new Error(`unexpected RESP reply: ${data.toString('utf8', at, Math.min(data.length, at + 80))}`)
+}
+
 const answersPing = async (port: number): Promise<boolean> => (await ask(port, 'PING')) === '+PONG'
 
 const baseArgs = (port: number): string[] =>
@@ -173,8 +227,7 @@ export interface RedisClusterServers {
 
 const clusterInfoOk = async (port: number): Promise<boolean> => {
   try {
-    const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'info'], { timeout: 2000 })
-    return stdout.includes('cluster_state:ok')
+    return (await command(port, ['cluster', 'info'])).includes('cluster_state:ok')
   } catch {
     return false
   }
@@ -220,8 +273,7 @@ export async function startRedisCluster (t?: Pick<TestLike, 'teardown'>, options
     if (replicas > 0) {
       // Every replica in sync before the caller kills a master.
       await waitFor('cluster replicas in sync', async () => {
-        const { stdout } = await run('redis-cli', ['-p', String(ports[0]), 'cluster', 'nodes'], { timeout: 2000 })
-        const lines = stdout.trim().split('\n')
+        const lines = (await command(ports[0]!, ['cluster', 'nodes'])).trim().split('\n')
         return lines.filter(l => / slave /.test(l) && / connected/.test(l)).length === 3 * replicas
       }, 30_000)
     }
@@ -233,8 +285,7 @@ export async function startRedisCluster (t?: Pick<TestLike, 'teardown'>, options
       masters: async () => {
         const port = live()[0]
         if (port === undefined) return []
-        const { stdout } = await run('redis-cli', ['-p', String(port), 'cluster', 'nodes'], { timeout: 2000 })
-        return stdout.trim().split('\n')
+        return (await command(port, ['cluster', 'nodes'])).trim().split('\n')
           .filter(l => /\bmaster\b/.test(l) && !/\bfail\b/.test(l))
           .map(l => ports.indexOf(Number(/:(\d+)@/.exec(l)?.[1])))
           .filter(i => i >= 0)
@@ -269,11 +320,10 @@ export interface RedisSentinelServers {
   stop: () => Promise<void>
 }
 
-/** Sends one command to a sentinel with redis-cli; the raw output, or '' on failure. */
+/** Sends one command to a Redis server or sentinel; the reply as redis-cli prints it, or '' on failure. */
 const cli = async (port: number, ...args: string[]): Promise<string> => {
   try {
-    const { stdout } = await run('redis-cli', ['-p', String(port), ...args], { timeout: 2000 })
-    return stdout
+    return await command(port, args)
   } catch {
     return ''
   }
