@@ -8,11 +8,18 @@ import { PolicyHolder } from '../../src/policy/load.js'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
 import { EXAMPLE_POLICIES, policySet } from '../helpers/app.js'
+import type { Browser } from 'playwright-core'
 import { ARTIFACTS, browserMissing, launch, listen } from './browser.js'
 
+// One geo lookup and one Chromium for the file; each test has its own app and its own page
+// (a fresh browser context: no cookies or storage shared).
+const geo = await openGeoLookup({})
+t.teardown(() => geo.close())
+let started: Promise<Browser> | undefined
+const browser = (): Promise<Browser> => (started ??= launch())
+t.teardown(async () => { if (started) await (await started).close() })
+
 t.test('a newcomer decides in the playground and sees why', { skip: browserMissing() ?? false }, async t => {
-  const geo = await openGeoLookup({})
-  t.teardown(() => geo.close())
   const app = await buildApp({ apiKeys: [], adminApiKeys: [], policiesDir: EXAMPLE_POLICIES }, {
     policies: new PolicyHolder(await policySet(EXAMPLE_POLICIES)),
     geo,
@@ -22,9 +29,8 @@ t.test('a newcomer decides in the playground and sees why', { skip: browserMissi
   })
   t.teardown(() => app.close())
   const base = await listen(app)
-  const browser = await launch()
-  t.teardown(() => browser.close())
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } })
+  const page = await (await browser()).newPage({ viewport: { width: 1400, height: 1100 } })
+  t.teardown(() => page.close())
   page.setDefaultTimeout(30_000)
   const pageErrors: string[] = []
   page.on('pageerror', err => pageErrors.push(err.message))
@@ -77,8 +83,6 @@ t.test('a newcomer decides in the playground and sees why', { skip: browserMissi
 })
 
 t.test('behind the admin key, the page asks for it and then works', { skip: browserMissing() ?? false }, async t => {
-  const geo = await openGeoLookup({})
-  t.teardown(() => geo.close())
   const admin = 'admin-key-0123456789abcdef'
   const app = await buildApp({ apiKeys: ['api-key-0123456789abcdefgh'], adminApiKeys: [admin], policiesDir: EXAMPLE_POLICIES }, {
     policies: new PolicyHolder(await policySet(EXAMPLE_POLICIES)),
@@ -89,9 +93,8 @@ t.test('behind the admin key, the page asks for it and then works', { skip: brow
   })
   t.teardown(() => app.close())
   const base = await listen(app)
-  const browser = await launch()
-  t.teardown(() => browser.close())
-  const page = await browser.newPage()
+  const page = await (await browser()).newPage()
+  t.teardown(() => page.close())
   page.setDefaultTimeout(30_000)
 
   await page.goto(`${base}/playground`)

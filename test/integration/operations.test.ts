@@ -1,7 +1,9 @@
-// Operations (docs/operations.md): hot reload, SIGHUP, admin routes, audit trail and events, metrics.
+// Operations (docs/operations.md): hot reload, SIGHUP, admin routes, audit trail and events, metrics,
+// and on a real server process SIGHUP and SIGTERM (idle keep-alive connections end cleanly, the
+// request in flight is answered).
 import { spawn } from 'node:child_process'
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
@@ -154,7 +156,38 @@ const freePort = (): Promise<number> => new Promise((resolve, reject) => {
   s.on('error', reject)
 })
 
-t.test('SIGHUP reloads a running server; SIGTERM drains and exits cleanly', async t => {
+/** An idle keep-alive connection that has served one request; `closed` tells how it ended. */
+const idleKeepAlive = (port: number): Promise<{ socket: Socket, closed: Promise<{ error?: string, fin: boolean }> }> => new Promise(resolve => {
+  const socket = connect(port, '127.0.0.1')
+  let fin = false
+  let error: string | undefined
+  let seen = ''
+  socket.on('end', () => { fin = true })
+  socket.on('error', e => { error = (e as NodeJS.ErrnoException).code ?? e.message })
+  const closed = new Promise<{ error?: string, fin: boolean }>(r => socket.on('close', () => r({ fin, ...(error ? { error } : {}) })))
+  socket.on('data', d => {
+    seen += String(d)
+    if (seen.includes('\r\n\r\n') && seen.includes('"ok"')) resolve({ socket, closed })
+  })
+  socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+})
+
+/** A POST /decide whose body comes `delayMs` after its headers; resolves with what was received when the server closes. */
+const slowDecide = (port: number, delayMs: number): Promise<{ data: string, error?: string }> => new Promise(resolve => {
+  const body = JSON.stringify({ action: 'profile.read', subject: { id: 'u' } })
+  const socket = connect(port, '127.0.0.1')
+  let data = ''
+  let error: string | undefined
+  socket.on('data', d => { data += String(d) })
+  socket.on('error', e => { error = (e as NodeJS.ErrnoException).code ?? e.message })
+  socket.on('close', () => resolve({ data, ...(error ? { error } : {}) }))
+  socket.on('connect', () => {
+    socket.write(`POST /decide HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`)
+    setTimeout(() => socket.write(body), delayMs)
+  })
+})
+
+t.test('SIGHUP reloads a running server; SIGTERM closes idle keep-alive connections cleanly, finishes the request in flight and exits 0', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'stepup-sighup-'))
   cpSync('policies', dir, { recursive: true })
   writeFileSync(join(dir, 'extra.yaml'), 'policies:\n  - { id: extra-one, actions: [x.y] }\n')
@@ -181,7 +214,20 @@ t.test('SIGHUP reloads a running server; SIGTERM drains and exits cleanly', asyn
   child.kill('SIGHUP')
   t.ok(await waitUntil(async () => (await count()) === before + 1, 5000), 'the new policy serves')
   t.equal(child.exitCode, null, 'SIGHUP did not stop the server')
+
+  // Three idle keep-alive connections, each having served one request, and one request in
+  // flight at SIGTERM: headers sent, body still to come.
+  const idle = await Promise.all([0, 1, 2].map(() => idleKeepAlive(port)))
+  const inFlight = slowDecide(port, 300)
+  await new Promise(resolve => setTimeout(resolve, 100))
   const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
   child.kill('SIGTERM')
-  t.equal(await exited, 0, 'SIGTERM exits 0 after draining')
+  for (const [i, c] of idle.entries()) {
+    const outcome = await c.closed
+    t.same(outcome, { fin: true }, `idle connection ${i}: closed with FIN, no error`)
+  }
+  const answered = await inFlight
+  t.match(answered.data, /^HTTP\/1\.1 200/, `the request in flight is answered: ${answered.data.split('\r\n')[0] ?? ''}`)
+  t.notOk(answered.error, 'and its connection is not reset')
+  t.equal(await exited, 0, `SIGTERM exits 0 after draining\n${output}`)
 })
