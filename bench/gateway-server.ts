@@ -11,7 +11,7 @@ import { createMemoryHistoryStore } from '../src/signals/memory-history.js'
 const dir = process.argv[2]!
 const { set } = await loadPolicySet(dir)
 const geo = await openGeoLookup({})
-const app = await buildApp({ apiKeys: [] , adminApiKeys: [] }, {
+const app = await buildApp({ apiKeys: [], adminApiKeys: [] }, {
   policies: new PolicyHolder(set),
   geo,
   history: createMemoryHistoryStore({ maxSubjects: 100_000 }),

@@ -161,7 +161,7 @@ try {
   out('|---|---:|---:|---:|')
   out(`| nginx -> upstream | ${d.rps.toFixed(0)} | ${d.p50.toFixed(2)} | ${d.p99.toFixed(2)} |`)
   out(`| nginx -> stepup-pdp -> upstream | ${g.rps.toFixed(0)} | ${g.p50.toFixed(2)} | ${g.p99.toFixed(2)} |`)
-    const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`
+  const signed = (x: number): string => `${x >= 0 ? '+' : ''}${x.toFixed(2)}`
   out(`| ratio / added | ${(g.rps / d.rps).toFixed(2)} | ${signed(g.p50 - d.p50)} | ${signed(g.p99 - d.p99)} |`)
 } finally {
   await nginx.stop()

@@ -79,7 +79,7 @@ async function bare (s: Extract<ServerSpec, { kind: 'bare' }>): Promise<FastifyI
     const redis = createRedisClient({ url: s.redisUrl, commandTimeoutMs: 50 }) as Redis
     redis.on('error', () => {})
     closers.push(() => { redis.disconnect() })
-    app.post<{ Body: DecideBody }>('/decide', { schema, validatorCompiler }, async (request) => {
+    app.post<{ Body: DecideBody }>('/decide', { schema, validatorCompiler }, async request => {
       const key = `bench:b:{${request.body.subject?.id ?? request.body.claims?.sub as string}}`
       const reply = await redis.multi().hmget(key, 'l', `d:${request.body.device?.fingerprint ?? ''}`, 'c:GB').exists(`${key}:once`).exec()
       if (!reply || reply.some(([err]) => err)) throw new Error('redis failed')

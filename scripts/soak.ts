@@ -132,13 +132,13 @@ async function startStore (backend: Backend): Promise<Store> {
       return {
         env: { REDIS_URL: r.url },
         faults: [
-          async (short) => {
+          async short => {
             r.pause()
             await sleep(short ? 3000 : 5000)
             r.resume()
             return { kind: `paused ${short ? 3 : 5} s (SIGSTOP)`, back: Date.now() }
           },
-          async (short) => {
+          async short => {
             await r.stop()
             await sleep(short ? 2000 : 3000)
             await r.restart()
@@ -276,8 +276,17 @@ async function runPhase (backend: Backend, seconds: number, short: boolean, poli
 }
 
 function summarize (p: {
-  backend: Backend, samples: Sample[], faults: Fault[], loadStart: number, loadEnd: number,
-  start: number, end: number, offeredUnits: number, rssStart: number, rssEnd: number, shed: number
+  backend: Backend
+  samples: Sample[]
+  faults: Fault[]
+  loadStart: number
+  loadEnd: number
+  start: number
+  end: number
+  offeredUnits: number
+  rssStart: number
+  rssEnd: number
+  shed: number
 }): PhaseResult {
   const statuses: Record<string, number> = {}
   for (const s of p.samples) statuses[String(s.status)] = (statuses[String(s.status)] ?? 0) + 1

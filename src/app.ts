@@ -173,7 +173,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
       },
       security: [{ apiKey: [] }]
     },
-    transformObject: (document) => 'openapiObject' in document ? documentOpenApi(document.openapiObject) : document.swaggerObject,
+    transformObject: document => 'openapiObject' in document ? documentOpenApi(document.openapiObject) : document.swaggerObject,
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) }
   })
   await app.register(swaggerUi, { routePrefix: '/docs' })
@@ -203,12 +203,12 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   metrics.watchGeo?.(() => geo().describe())
   const service = createDecisionService({
     policies: deps.policies,
-    geo: { lookup: (ip) => geo().lookup(ip), get ready () { return geo().ready }, describe: () => geo().describe(), close: () => geo().close() },
+    geo: { lookup: ip => geo().lookup(ip), get ready () { return geo().ready }, describe: () => geo().describe(), close: () => geo().close() },
     history: deps.history,
     logger,
     now,
     onStoreError: metrics.storeError,
-    onDecision: (record) => {
+    onDecision: record => {
       metrics.recordDecision(record)
       auditDecision(audit, record, completions)
       deps.onDecision?.(record)
@@ -225,7 +225,7 @@ export async function buildApp (config: AppConfig, deps: AppDeps): Promise<Fasti
   const tenantsOf = (request: FastifyRequest): string[] | undefined => scopeOf(request, currentGateway(access).gateway)?.tenants
   void app.register(eventsRoute, { audit, now, guard: apiGuard, tenantsOf, limitSubject, onFailed: service.recordStepUpFailure })
   void app.register(healthRoutes, { policies: deps.policies, geo, history: deps.history })
-  void app.register(async (scope) => {
+  void app.register(async scope => {
     scope.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], security: [] } }, async (_request, reply) => {
       reply.type(metrics.registry.contentType)
       return metrics.registry.metrics()

@@ -131,8 +131,8 @@ export class PolicyLoadError extends Error {
   readonly problems: LoadProblem[]
   constructor (problems: LoadProblem[]) {
     const sorted = sortProblems(problems)
-    super(`policies do not validate (${sorted.length} problem${sorted.length === 1 ? '' : 's'}):\n` +
-      sorted.map(p => '  ' + formatProblem(p)).join('\n'))
+    super(`policies do not validate (${sorted.length} problem${sorted.length === 1 ? '' : 's'}):\n`
+      + sorted.map(p => '  ' + formatProblem(p)).join('\n'))
     this.name = 'PolicyLoadError'
     this.problems = sorted
   }

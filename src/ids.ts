@@ -15,9 +15,9 @@ export function uuidv7 (nowMs: number = Date.now()): string {
   const i = used
   used += 10
   const ts = Math.floor(nowMs).toString(16).padStart(12, '0').slice(-12)
-  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${(b[i]! & 0x0f).toString(16)}${HEX[b[i + 1]!]}-` +
-    `${HEX[(b[i + 2]! & 0x3f) | 0x80]}${HEX[b[i + 3]!]}-` +
-    `${HEX[b[i + 4]!]}${HEX[b[i + 5]!]}${HEX[b[i + 6]!]}${HEX[b[i + 7]!]}${HEX[b[i + 8]!]}${HEX[b[i + 9]!]}`
+  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${(b[i]! & 0x0f).toString(16)}${HEX[b[i + 1]!]}-`
+    + `${HEX[(b[i + 2]! & 0x3f) | 0x80]}${HEX[b[i + 3]!]}-`
+    + `${HEX[b[i + 4]!]}${HEX[b[i + 5]!]}${HEX[b[i + 6]!]}${HEX[b[i + 7]!]}${HEX[b[i + 8]!]}${HEX[b[i + 9]!]}`
 }
 
 type Encoding = 'hex' | 'base64url'

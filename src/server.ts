@@ -51,7 +51,7 @@ async function main (): Promise<void> {
   let geo: GeoLookup = unavailableGeoLookup('the geo database is still loading')
   const geoLoaded = openGeoLookup({
     path: config.geoipCityDb,
-    onReload: (err) => err ? logger.error({ err: err.message }, 'geo database reload failed; serving the previous data') : logger.info('geo database reloaded')
+    onReload: err => err ? logger.error({ err: err.message }, 'geo database reload failed; serving the previous data') : logger.info('geo database reloaded')
   }).then(g => { geo = g; logger.info(g.describe(), 'geo database loaded') },
     (err: Error) => fail(`GEOIP_CITY_DB=${config.geoipCityDb ?? '(bundled)'}: cannot open the database: ${err.message}`))
 
@@ -62,14 +62,14 @@ async function main (): Promise<void> {
     : undefined
   redisForAudit?.on('error', () => {})
   const audit: AuditLog = redisForAudit
-    ? createRedisAuditLog(redisForAudit, { maxEntries: 100_000, onError: rateLimited(30_000, (err) => logger.warn({ err: err.message }, 'audit write to redis failed')) })
+    ? createRedisAuditLog(redisForAudit, { maxEntries: 100_000, onError: rateLimited(30_000, err => logger.warn({ err: err.message }, 'audit write to redis failed')) })
     : createMemoryAuditLog({ maxEntries: 10_000 })
   const reloader = createPolicyReloader({
     dir: config.policiesDir,
     holder,
     logger,
-    onResult: (r) => metrics.reload(r.outcome, r.policies),
-    onEvent: (record) => audit.append(record)
+    onResult: r => metrics.reload(r.outcome, r.policies),
+    onEvent: record => audit.append(record)
   })
   // Rate-limit counters: a client of its own, with the history's short timeout (a slow Redis
   // lets requests through rather than holding them).

@@ -48,7 +48,7 @@ export function buildPipeline (set: CompiledPolicySet, geo: GeoLookup, history: 
     logger,
     now: Date.now,
     onStoreError: metrics.storeError,
-    onDecision: (record) => { metrics.recordDecision(record); auditDecision(audit, record) }
+    onDecision: record => { metrics.recordDecision(record); auditDecision(audit, record) }
   })
   const validate = requestValidator()
   const serialize = responseSerializer()
@@ -56,7 +56,7 @@ export function buildPipeline (set: CompiledPolicySet, geo: GeoLookup, history: 
     service,
     validate,
     serialize,
-    handle: async (body) => {
+    handle: async body => {
       if (!validate(body)) throw new Error(`invalid body: ${JSON.stringify(validate.errors)}`)
       return serialize(toDecideResponse(await service.decide(normalizeDecideBody(body, policies.current.assurance))))
     }

@@ -9,8 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
 export const redisAvailable = (): boolean =>
-  spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0 &&
-  spawnSync('redis-cli', ['--version'], { stdio: 'ignore' }).status === 0
+  spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0
+  && spawnSync('redis-cli', ['--version'], { stdio: 'ignore' }).status === 0
 
 const live = new Set<ChildProcess>()
 process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })

@@ -9,12 +9,11 @@ import { root, script } from './paths.js'
 import { load, merge, type BenchRequest, type LoadResult } from './load.js'
 import type { Run } from './report.js'
 
-
 export interface LoadParams { connections: number, warmupS: number, runS: number, rounds: number }
 export interface CpuTimes { user: number, system: number, loopDelayMaxMs: number, loopDelayP99Ms: number }
 export interface Server { name: string, url: string, child: ChildProcess, startupMs: number, close: () => Promise<void>, cpu: () => Promise<CpuTimes> }
 
-let log: (msg: string) => void = (msg) => console.log(msg)
+let log: (msg: string) => void = msg => console.log(msg)
 export const setLog = (fn: (msg: string) => void): void => { log = fn }
 
 /** Starts bench/server.ts with `spec`; with `profileDir`, under --cpu-prof into that folder. */

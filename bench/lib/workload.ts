@@ -147,18 +147,21 @@ export const THREATS_LIST = '# generated\n192.0.2.0/24\n198.51.100.7\n2001:db8:b
  */
 export function generatePolicies (n: number): { sources: FolderSources, actions: string[] } {
   const blocks: string[] = [
-    `  - id: gen-threats\n    actions: ["**"]\n    when:\n      - ipList: { lists: [threats] }\n    effect: deny\n    message: Blocked.\n`,
-    `  - id: gen-travel\n    actions: ["**"]\n    when:\n      - impossibleTravel: { maxSpeedKmh: 900, minDistanceKm: 100, maxAccuracyKm: 200 }\n    require: { aal: 2, factors: [security_key, passkey, totp], maxAge: 5m }\n`,
-    `  - id: gen-admin-new-device\n    actions: ["*.admin.**"]\n    when:\n      - newDevice: { days: 30 }\n    require: { aal: 2, maxAge: 15m }\n`
+    '  - id: gen-threats\n    actions: ["**"]\n    when:\n      - ipList: { lists: [threats] }\n    effect: deny\n    message: Blocked.\n',
+    '  - id: gen-travel\n    actions: ["**"]\n    when:\n      - impossibleTravel: { maxSpeedKmh: 900, minDistanceKm: 100, maxAccuracyKm: 200 }\n    require: { aal: 2, factors: [security_key, passkey, totp], maxAge: 5m }\n',
+    '  - id: gen-admin-new-device\n    actions: ["*.admin.**"]\n    when:\n      - newDevice: { days: 30 }\n    require: { aal: 2, maxAge: 15m }\n'
   ]
   const actions: string[] = []
   for (let i = 0; i < n - 3; i++) {
     const action = `svc${Math.floor(i / 100)}.res${i % 100}.write`
     actions.push(action)
     const kind = i % 10
-    const when = kind === 0 ? `    when:\n      - condition: has(context.amount) && context.amount > ${1000 + i}\n`
-      : kind === 1 ? '    when:\n      - newCountry: { days: 14 }\n'
-        : kind === 2 ? '    when:\n      - riskScore: { atLeast: 0.5 }\n'
+    const when = kind === 0
+      ? `    when:\n      - condition: has(context.amount) && context.amount > ${1000 + i}\n`
+      : kind === 1
+        ? '    when:\n      - newCountry: { days: 14 }\n'
+        : kind === 2
+          ? '    when:\n      - riskScore: { atLeast: 0.5 }\n'
           : ''
     const require = i % 7 === 0 ? '{ aal: 2, factors: [security_key, passkey], maxAge: 5m }' : i % 5 === 0 ? '{ aal: 1, maxAge: 1h }' : '{ aal: 2, maxAge: 15m }'
     blocks.push(`  - id: gen-${i}\n    description: Generated policy ${i}.\n    actions: ["${action}"]\n${when}    require: ${require}\n    message: Confirm it's you (${i}).\n`)
@@ -206,7 +209,7 @@ export function historyFiller (homes: Place[], at: number, ttl: number, ns = 'st
   const devices = Array.from({ length: DEVICE_POOL }, (_, k) => hashDevice(`fp-${k}`))
   const locations = homes.map(l => JSON.stringify([at, l.latitude, l.longitude, l.accuracyKm, l.country ?? null, l.city ?? null]))
   const stamp = String(at)
-  return (i) => {
+  return i => {
     const key = `${ns}h:{${subjectHash(subjectId(i))}}`
     const fields = ['HSET', key]
     for (let k = 0; k < 5; k++) fields.push(`d:${devices[(i * 5 + k) % DEVICE_POOL]!}`, stamp)

@@ -128,8 +128,8 @@ export function recordRequest (request: DecisionRequest, redactContext: readonly
 }
 
 /** What `GET /audit` answers: a record (of either kind) with `at` as an ISO 8601 time. */
-export type AuditEntry = { at: string, event: AuditRecord['event'] } &
-  Partial<Omit<DecisionAuditRecord, 'at' | 'event'>> & Partial<Omit<PolicyAuditRecord, 'at' | 'event'>>
+export type AuditEntry = { at: string, event: AuditRecord['event'] }
+  & Partial<Omit<DecisionAuditRecord, 'at' | 'event'>> & Partial<Omit<PolicyAuditRecord, 'at' | 'event'>>
 
 export const toEntry = (r: AuditRecord): AuditEntry => ({ ...r, at: new Date(r.at).toISOString() })
 
@@ -164,12 +164,12 @@ export interface AuditLog {
 export const matches = (e: AuditRecord, f: AuditFilter): boolean => {
   const t = e.at
   const d = isDecisionRecord(e) ? e : undefined
-  return (f.event === undefined || e.event === f.event) &&
-    (f.subject === undefined || d?.subject === f.subject) &&
-    (f.action === undefined || d?.action === f.action) &&
-    (f.decisionId === undefined || d?.decisionId === f.decisionId) &&
-    (f.from === undefined || t >= f.from) &&
-    (f.to === undefined || t <= f.to)
+  return (f.event === undefined || e.event === f.event)
+    && (f.subject === undefined || d?.subject === f.subject)
+    && (f.action === undefined || d?.action === f.action)
+    && (f.decisionId === undefined || d?.decisionId === f.decisionId)
+    && (f.from === undefined || t >= f.from)
+    && (f.to === undefined || t <= f.to)
 }
 
 /**
@@ -214,7 +214,7 @@ export function createMemoryAuditLog (options: { maxEntries: number }): AuditLog
       }
       return out
     },
-    async * export ({ since }) {
+    async* export ({ since }) {
       // A copy of the ring's order at the start: records appended while streaming are not repeated.
       const count = ring.length
       const first = start

@@ -34,7 +34,7 @@ export function createCompletionTracker (audit: AuditLog, options: { maxPending?
       if (initiated === undefined) return
       pending.delete(key)
       if (record.at - initiated.at > windowMs) return
-      void audit.claimOutcome(initiated.decisionId).then((first) => {
+      void audit.claimOutcome(initiated.decisionId).then(first => {
         if (!first) return
         audit.append({
           at: record.at,

@@ -76,7 +76,7 @@ export function createRedisAuditLog (redis: Redis | Cluster, options: { maxEntri
       }
       return out
     },
-    async * export ({ since }) {
+    async* export ({ since }) {
       await flush()
       let cursor = since === undefined ? '-' : String(Math.floor(since))
       for (;;) {

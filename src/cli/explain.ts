@@ -171,15 +171,15 @@ function why (x: Explained): string[] {
   if (satisfied.length > 0) lines.push(`Already satisfied: ${satisfied.join(', ')}.`)
   const merge = trace.merge
   if (merge && merge.policies.length > 1) {
-    lines.push(`Merged ${merge.policies.join(', ')}: aal ${merge.aal} (the highest), ` +
-      `factors ${merge.factors === null ? 'any class that reaches it' : `[${merge.factors.join(', ')}] (every restriction at once)`}, ` +
-      `maxAge ${merge.onceOnly ? '0 (once only)' : formatSeconds(merge.maxAge)} (the smallest)` +
-      `${merge.scopes !== undefined && merge.scopes.length > 0 ? `, scopes ${merge.scopes.join(' ')}` : ''}.`)
+    lines.push(`Merged ${merge.policies.join(', ')}: aal ${merge.aal} (the highest), `
+      + `factors ${merge.factors === null ? 'any class that reaches it' : `[${merge.factors.join(', ')}] (every restriction at once)`}, `
+      + `maxAge ${merge.onceOnly ? '0 (once only)' : formatSeconds(merge.maxAge)} (the smallest)`
+      + `${merge.scopes !== undefined && merge.scopes.length > 0 ? `, scopes ${merge.scopes.join(' ')}` : ''}.`)
   }
   const req = d.required
   if (req) {
-    lines.push(`Required: AAL ${req.aal} with ${req.factors.length > 0 ? req.factors.join(' or ') : '(no factor class)'}, ` +
-      `${req.maxAge === 0 ? 'a new authentication for this operation (maxAge 0)' : `authenticated within ${formatSeconds(req.maxAge)}`}; acr_values: ${req.acrValues.join(' ')}`)
+    lines.push(`Required: AAL ${req.aal} with ${req.factors.length > 0 ? req.factors.join(' or ') : '(no factor class)'}, `
+      + `${req.maxAge === 0 ? 'a new authentication for this operation (maxAge 0)' : `authenticated within ${formatSeconds(req.maxAge)}`}; acr_values: ${req.acrValues.join(' ')}`)
   }
   if (d.decision === 'deny') {
     lines.push(d.enroll && d.enroll.length > 0

@@ -5,8 +5,8 @@ export interface Io {
 }
 
 export const processIo: Io = {
-  out: (line) => { process.stdout.write(line + '\n') },
-  err: (line) => { process.stderr.write(line + '\n') }
+  out: line => { process.stdout.write(line + '\n') },
+  err: line => { process.stderr.write(line + '\n') }
 }
 
 /** Exit codes: 0 success, 1 the policies or the cases failed, 2 usage, input, I/O or internal errors. */

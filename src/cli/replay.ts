@@ -34,7 +34,7 @@ export function parseSince (since: string, nowMs: number): number {
   }
 }
 
-async function * fromFile (file: string): AsyncGenerator<AuditRecord> {
+async function* fromFile (file: string): AsyncGenerator<AuditRecord> {
   const stream = createReadStream(file, { encoding: 'utf8' })
   const opened = new Promise<void>((resolve, reject) => { stream.once('open', () => resolve()); stream.once('error', reject) })
   try {
@@ -54,7 +54,7 @@ async function * fromFile (file: string): AsyncGenerator<AuditRecord> {
   }
 }
 
-async function * fromRedis (url: string, since: number | undefined, prefix: string | undefined): AsyncGenerator<AuditRecord> {
+async function* fromRedis (url: string, since: number | undefined, prefix: string | undefined): AsyncGenerator<AuditRecord> {
   const { createRedisClient } = await import('../signals/redis-history.js')
   const { createRedisAuditLog } = await import('../audit/redis-audit-log.js')
   const client = createRedisClient({ url, commandTimeoutMs: 5000 })
@@ -66,7 +66,7 @@ async function * fromRedis (url: string, since: number | undefined, prefix: stri
     })
     const audit = createRedisAuditLog(client, { maxEntries: Number.MAX_SAFE_INTEGER, ...(prefix !== undefined ? { prefix } : {}) })
     try {
-      yield * audit.export!(since !== undefined ? { since } : {})
+      yield* audit.export!(since !== undefined ? { since } : {})
     } catch (err) {
       if (err instanceof UsageError) throw err
       throw new UsageError(`--from: cannot read the audit stream at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${(err as Error).message}`)

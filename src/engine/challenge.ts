@@ -79,8 +79,8 @@ const scopeParam = (scopes: readonly string[] | undefined): string =>
 
 /** RFC 9470: another authentication is needed; `scopes` adds the scope the new token must also hold (RFC 6750 §3). */
 export function stepUpHeader (description: string, acrValues: string[], maxAge: number, scheme: Scheme = 'Bearer', scopes?: readonly string[]): string {
-  return `${scheme} error="insufficient_user_authentication", error_description=${quoted(safeDescription(description, GENERIC_STEP_UP))}, ` +
-    `acr_values=${quoted(acrValues.join(' '))}, max_age=${Math.max(0, Math.floor(maxAge))}${scopeParam(scopes)}`
+  return `${scheme} error="insufficient_user_authentication", error_description=${quoted(safeDescription(description, GENERIC_STEP_UP))}, `
+    + `acr_values=${quoted(acrValues.join(' '))}, max_age=${Math.max(0, Math.floor(maxAge))}${scopeParam(scopes)}`
 }
 
 /** RFC 6750 §3.1: the session is strong enough, the token lacks scopes (status 403). */

@@ -160,7 +160,7 @@ export function buildLearning (policies: readonly Policy[], _assurance: Assuranc
     .flatMap(u => [u.device, u.country, u.resource?.days, u.travel ? DEFAULTS.newDevice.days : undefined])
     .filter((n): n is number => n !== undefined)
   return {
-    forTenant: (tenant) => (tenant !== undefined ? tables.get(tenant) : undefined) ?? sharedRules,
+    forTenant: tenant => (tenant !== undefined ? tables.get(tenant) : undefined) ?? sharedRules,
     retentionDays: Math.min(400, windows.reduce((a, b) => Math.max(a, b), 30))
   }
 }

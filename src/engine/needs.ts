@@ -28,6 +28,5 @@ export function conditionNeeds (reads: ReadonlySet<string>): SignalNeeds {
 /** `sig(name)`: does the expression read `signals.<name>` (or the whole `signals` object)? */
 export function readsSignal (reads: ReadonlySet<string>): (name: string) => boolean {
   const whole = reads.has('signals') && ![...reads].some(x => x.startsWith('signals.'))
-  return (name) => whole || reads.has(`signals.${name}`)
+  return name => whole || reads.has(`signals.${name}`)
 }
-

@@ -52,7 +52,8 @@ export interface CompiledPolicySet {
 }
 
 const scopeKey = (tenant: string | undefined, application: string | undefined): string =>
-  tenant === undefined ? (application === undefined ? 'g' : `a\u0000${application}`)
+  tenant === undefined
+    ? (application === undefined ? 'g' : `a\u0000${application}`)
     : application === undefined ? `t\u0000${tenant}` : `ta\u0000${tenant}\u0000${application}`
 
 const PLAN_CACHE_LIMIT = 50_000

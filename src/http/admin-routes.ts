@@ -100,9 +100,9 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, de
     }
     // A caller scoped to tenants exports only their decision records (no reload events either).
     const tenants = deps.tenantsOf?.(request)
-    const visible = (record: unknown): boolean => tenants === undefined ||
-      (typeof (record as { tenant?: unknown }).tenant === 'string' && tenants.includes((record as { tenant: string }).tenant))
-    const lines = async function * (): AsyncGenerator<string> {
+    const visible = (record: unknown): boolean => tenants === undefined
+      || (typeof (record as { tenant?: unknown }).tenant === 'string' && tenants.includes((record as { tenant: string }).tenant))
+    const lines = async function* (): AsyncGenerator<string> {
       for (let r = first; r.done !== true; r = await records.next()) if (visible(r.value)) yield JSON.stringify(r.value) + '\n'
     }
     reply.type('application/x-ndjson; charset=utf-8')
@@ -129,7 +129,7 @@ export const adminRoutes: FastifyPluginAsync<AdminRouteOptions> = async (app, de
         }
       }
     }
-  }, async (request) => {
+  }, async request => {
     const q = request.query
     const from = parseTime('from', q.from)
     const to = parseTime('to', q.to)

@@ -15,7 +15,7 @@ export type Guard = onRequestHookHandler
 
 export function keyChecker (keys: readonly string[]): KeyCheck {
   const digests = keys.map(k => digest(parseKeyEntry(k).key)) // a named entry (name:key) is checked by its key
-  return (header) => {
+  return header => {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')
     if (!m) return false
     const candidate = digest(m[1]!)
@@ -45,7 +45,7 @@ export interface Caller { name: string | undefined }
 /** Which `API_KEYS` entry a presented key is: constant time, every key compared. */
 export function callerIdentifier (entries: readonly string[]): (key: string | undefined) => Caller | undefined {
   const parsed = entries.map(parseKeyEntry).map(e => ({ name: e.name, digest: digest(e.key) }))
-  return (key) => {
+  return key => {
     if (key === undefined || key === '') return undefined
     const candidate = digest(key)
     let found: Caller | undefined

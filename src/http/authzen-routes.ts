@@ -119,7 +119,7 @@ export const authzenRoutes: FastifyPluginAsync<AuthzenRouteOptions> = async (app
         }
       }
     }
-  }, async (request) => {
+  }, async request => {
     const base = `${request.protocol}://${request.host}`
     return {
       policy_decision_point: base,

@@ -35,7 +35,7 @@ export const decideRoute: FastifyPluginAsync<DecideRouteOptions> = async (app, {
     // The contract's own compiled validator, not a second compilation of its schema.
     validatorCompiler: () => decideBodyValidator,
     onRequest: guard
-  }, async (request) => {
+  }, async request => {
     // Identity first: a verified token (or raw claims, from a caller trusted with them), then the caller's scope.
     const { set, gateway } = currentGateway(access)
     const scope = scopeOf(request, gateway)

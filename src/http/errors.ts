@@ -8,9 +8,9 @@ import { describeIssue, type ValidationIssue } from '../contract/validation.js'
 
 /** The catalogue as a Markdown table (code, status, meaning), for the Error schema's description. */
 const catalogueTable = (): string =>
-  'Every refused request has this body. `error` is a stable code to match on; `message` says what is wrong and names the field.\n\n' +
-  '| code | status | meaning |\n|---|---|---|\n' +
-  Object.entries(ErrorCodes).map(([code, c]) => `| \`${code}\` | ${c.status} | ${c.summary} |`).join('\n')
+  'Every refused request has this body. `error` is a stable code to match on; `message` says what is wrong and names the field.\n\n'
+  + '| code | status | meaning |\n|---|---|---|\n'
+  + Object.entries(ErrorCodes).map(([code, c]) => `| \`${code}\` | ${c.status} | ${c.summary} |`).join('\n')
 
 /**
  * The body of every refused request, registered as the shared `Error` schema that route

@@ -481,7 +481,7 @@ export function documentOpenApi<T extends object> (openapiObject: T): T {
         const examples = entry?.okExamples?.[status]
         if (examples !== undefined) {
           const type = entry?.okContentType ?? 'application/json'
-          const content = ((response.content ??= {}) as Record<string, Json>)
+          const content = (response.content ??= {}) as Record<string, Json>
           const media = (content[type] ??= { schema: type === 'application/json' ? { type: 'object' } : { type: 'string' } })
           media.examples = withRevision(examples, media.schema as Json | undefined)
         }

@@ -60,8 +60,8 @@ export async function registerRateLimits (app: FastifyInstance, settings: RateLi
     max: Math.max(1, settings.perMinute),
     timeWindow: WINDOW_MS,
     hook: 'onRequest',
-    keyGenerator: (request) => callerKey(request, settings.keyed),
-    allowList: (request) => EXEMPT.has(request.routeOptions.url ?? ''),
+    keyGenerator: request => callerKey(request, settings.keyed),
+    allowList: request => EXEMPT.has(request.routeOptions.url ?? ''),
     skipOnError: true,
     nameSpace: 'stepup:rl:',
     ...(settings.redis === undefined ? {} : { redis: settings.redis }),
@@ -73,7 +73,7 @@ export async function registerRateLimits (app: FastifyInstance, settings: RateLi
   const check = app.createRateLimit({
     max: settings.subjectEventsPerMinute,
     timeWindow: WINDOW_MS,
-    keyGenerator: (request) => `s:${subjects.get(request) ?? ''}`
+    keyGenerator: request => `s:${subjects.get(request) ?? ''}`
   })
   return async (request, reply, subjectKey) => {
     subjects.set(request, sha256(subjectKey, 'hex').slice(0, 32))

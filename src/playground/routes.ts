@@ -84,7 +84,7 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, 
   const silent = pino({ level: 'silent' })
   const serviceFor = (policies: PolicyHolder): DecisionService => createDecisionService({
     policies,
-    geo: { lookup: (ip) => deps.geo().lookup(ip), get ready () { return deps.geo().ready }, describe: () => deps.geo().describe(), close: () => {} },
+    geo: { lookup: ip => deps.geo().lookup(ip), get ready () { return deps.geo().ready }, describe: () => deps.geo().describe(), close: () => {} },
     history: dryRun(deps.history),
     logger: silent,
     now: deps.now
@@ -134,7 +134,7 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, 
         }
       }
     }
-  }, async (request) => {
+  }, async request => {
     const { policy } = request.body
     let service = live
     let holder = deps.policies

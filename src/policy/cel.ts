@@ -67,7 +67,7 @@ export function compileCondition (source: string): ConditionProgram {
     source,
     reads,
     unguardedContext: unguardedContextReads(fn.ast),
-    evaluate: (vars) => runCompiled(fn, vars)
+    evaluate: vars => runCompiled(fn, vars)
   }
 }
 
@@ -76,12 +76,12 @@ function costAdvice (hottest: ASTNode | undefined): string {
   const args = hottest?.args as unknown
   const name = Array.isArray(args) && typeof args[0] === 'string' ? args[0] : undefined
   if (hottest?.op === 'rcall' && name !== undefined && MACROS.has(name)) {
-    return `${name}() repeats work over request data for each element of request data, which grows with the square of the request; ` +
-      'test elements against a literal list or a map, or move the check to the caller'
+    return `${name}() repeats work over request data for each element of request data, which grows with the square of the request; `
+      + 'test elements against a literal list or a map, or move the check to the caller'
   }
   if (name === 'matches') {
-    return 'matches() on request data costs its length times the size of the pattern\'s program; use a shorter pattern ' +
-      '(fewer counted repetitions such as {2,30}), or match fewer strings'
+    return 'matches() on request data costs its length times the size of the pattern\'s program; use a shorter pattern '
+      + '(fewer counted repetitions such as {2,30}), or match fewer strings'
   }
   return 'work grows with the size of the request data it reads; compare with literals or move the check to the caller'
 }

@@ -108,7 +108,7 @@ export function compileIpLists (sources: ListSource[], problems: PolicyProblem[]
   }
   return {
     names: lists.map(l => l.name),
-    lookup: (ip) => {
+    lookup: ip => {
       if (lists.length === 0) return []
       const v4 = ipv4Value(ip)
       if (v4 !== undefined) return lists.filter(l => contains(l.v4, v4)).map(l => l.name)

@@ -159,13 +159,13 @@ type Scope = Policy['scope']
 
 /** Some request is inside both scopes. */
 export const scopesOverlap = (a: Scope, b: Scope): boolean =>
-  (a.tenant === undefined || b.tenant === undefined || a.tenant === b.tenant) &&
-  (a.application === undefined || b.application === undefined || a.application === b.application)
+  (a.tenant === undefined || b.tenant === undefined || a.tenant === b.tenant)
+  && (a.application === undefined || b.application === undefined || a.application === b.application)
 
 /** Every request inside `inner` is inside `outer`. */
 export const scopeContains = (outer: Scope, inner: Scope): boolean =>
-  (outer.tenant === undefined || outer.tenant === inner.tenant) &&
-  (outer.application === undefined || outer.application === inner.application)
+  (outer.tenant === undefined || outer.tenant === inner.tenant)
+  && (outer.application === undefined || outer.application === inner.application)
 
 const describeScope = (s: Scope): string =>
   s.tenant === undefined && s.application === undefined
@@ -318,9 +318,9 @@ function checkAcrExpresses (policies: readonly Policy[], assurance: Assurance, w
       const acrValues = acrValuesFor(aal, reachable, assurance, factors)
       message = reachable.length === 0 || acrValues.some(v => acrExpresses(v, { aal, factors }, assurance))
         ? undefined
-        : `no configured acr value expresses this requirement (aal ${aal}${factors ? `, factors ${list(factors)}` : ''}): its challenge asks for ${list(acrValues)}, ` +
-          `${factors ? 'which do not prove that one of these classes was used' : 'which map to a lower AAL'}, so a session that already holds one of them is denied (unmet_authentication_requirements) instead of stepped up; ` +
-          `map an acr value that ${factors ? 'proves one of them (assurance.acr: { aal, proves })' : `reaches aal ${aal}`} and list it in assurance.challengeAcr`
+        : `no configured acr value expresses this requirement (aal ${aal}${factors ? `, factors ${list(factors)}` : ''}): its challenge asks for ${list(acrValues)}, `
+          + `${factors ? 'which do not prove that one of these classes was used' : 'which map to a lower AAL'}, so a session that already holds one of them is denied (unmet_authentication_requirements) instead of stepped up; `
+          + `map an acr value that ${factors ? 'proves one of them (assurance.acr: { aal, proves })' : `reaches aal ${aal}`} and list it in assurance.challengeAcr`
       seen.set(key, message)
     }
     if (message !== undefined) warn(p, factors ? ['require', 'factors'] : ['require'], message, 'futile_challenge')

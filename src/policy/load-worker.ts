@@ -30,7 +30,7 @@ parentPort!.on('message', (request: WorkerRequest) => {
     try {
       setParseObserver(undefined)
       const sources = await readPolicyFolder(dir, limits)
-      setParseObserver((file) => post({ id, type: 'progress', file }))
+      setParseObserver(file => post({ id, type: 'progress', file }))
       const { set, problems } = checkSources(sources)
       let summary: (Omit<PortableSet, 'policies'> & { count: number }) | undefined
       if (set) {

@@ -71,7 +71,7 @@ export function toPortable (set: CompiledPolicySet, lists: ListSource[]): Portab
 function learningFrom (portable: PortableSet['learning']): Learning {
   const tables = new Map(portable.tenants)
   return {
-    forTenant: (tenant) => (tenant !== undefined ? tables.get(tenant) : undefined) ?? portable.shared,
+    forTenant: tenant => (tenant !== undefined ? tables.get(tenant) : undefined) ?? portable.shared,
     retentionDays: portable.retentionDays
   }
 }

@@ -194,7 +194,7 @@ export function createPolicyReloader (options: {
       if (options.worker !== false) (options.loader ?? sharedWorkerLoader()).warm(options.limits)
       watcher = chokidarWatch(dir, { ignoreInitial: true, persistent: false, followSymlinks: true, atomic: true })
       watcher.on('all', (kind, path) => { if (!/\.test\.ya?ml$/.test(path)) schedule(`file change: ${kind} ${path}`) })
-      watcher.on('error', (err) => logger.error({ err: (err as Error).message }, 'policy folder watch failed; the periodic re-stat, SIGHUP and POST /policies/reload still reload'))
+      watcher.on('error', err => logger.error({ err: (err as Error).message }, 'policy folder watch failed; the periodic re-stat, SIGHUP and POST /policies/reload still reload'))
       const pollMs = options.pollMs ?? 10_000
       if (pollMs > 0) {
         let last: string | undefined

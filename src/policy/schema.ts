@@ -10,7 +10,6 @@ import { ACTION_GLOB_PATTERN, ACTION_MAX_LENGTH } from '../engine/actions.js'
 import { DURATION_PATTERN } from './duration.js'
 import { gatewaySections } from './gateway-schema.js'
 
-
 const duration = Type.Union([
   Type.Integer({ minimum: 0 }),
   Type.String({ pattern: DURATION_PATTERN })

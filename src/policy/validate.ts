@@ -13,8 +13,10 @@ const validateFile = ajv.compile(policyFileSchema)
 const TRIGGERS = Object.keys(policyFileSchema.properties.policies.items.properties.when.items.properties)
 
 const toPath = (pointer: string): Path =>
-  pointer === '' ? [] : pointer.slice(1).split('/').map(s => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map(s => (/^\d+$/.test(s) ? Number(s) : s))
+  pointer === ''
+    ? []
+    : pointer.slice(1).split('/').map(s => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+        .map(s => (/^\d+$/.test(s) ? Number(s) : s))
 
 export const fieldName = (path: Path): string =>
   path.reduce<string>((acc, seg) => typeof seg === 'number' ? `${acc}[${seg}]` : acc === '' ? seg : `${acc}.${seg}`, '') || '(file)'

@@ -142,7 +142,7 @@ export function createWorkerLoader (): WorkerLoader {
     warm (limits = {}) { spawn({ ...DEFAULT_LOAD_LIMITS, ...limits }.maxHeapMb) },
     load (dir, limits = {}) {
       const l = { ...DEFAULT_LOAD_LIMITS, ...limits }
-      const result = chain.then(() => once(dir, l)).then(async (done) => {
+      const result = chain.then(() => once(dir, l)).then(async done => {
         const errors = done.problems.filter(p => p.severity === 'error')
         if (errors.length > 0 || done.set === undefined) throw new PolicyLoadError(errors)
         const { count, ...rest } = done.set

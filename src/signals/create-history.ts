@@ -24,7 +24,7 @@ export function createHistoryStore (config: RedisConfig & Pick<Config, 'historyM
     return createRedisHistoryStore({
       ...redisConnection(config),
       commandTimeoutMs: config.redisCommandTimeoutMs,
-      onError: rateLimited(30_000, (err) => logger.warn({ err: err.message }, 'redis connection error (history triggers fail closed until it is back)')),
+      onError: rateLimited(30_000, err => logger.warn({ err: err.message }, 'redis connection error (history triggers fail closed until it is back)')),
       onDataLoss: ({ until }) => logger.error({ until: new Date(until * 1000).toISOString() }, 'redis lost its data (restarted without persistence, flushed or failed over to an empty replica): once-only authentications step up until then, and payments authenticated before the loss need a new SCA; see docs/operations-redis-persistence.md')
     })
   }
@@ -35,7 +35,7 @@ export function createHistoryStore (config: RedisConfig & Pick<Config, 'historyM
 /** Calls `fn` at most once per `intervalMs`: a Redis outage reports on every reconnect attempt. */
 export function rateLimited (intervalMs: number, fn: (err: Error) => void): (err: Error) => void {
   let last = 0
-  return (err) => {
+  return err => {
     const now = Date.now()
     if (now - last < intervalMs) return
     last = now

@@ -45,7 +45,7 @@ async function readDatabase (path: string): Promise<Reader<CityResponse>> {
 function boundedCache<K> (max: number): { get: (k: K) => unknown, set: (k: K, v: unknown) => void } {
   const map = new Map<K, unknown>()
   return {
-    get: (k) => map.get(k),
+    get: k => map.get(k),
     set: (k, v) => { if (map.size >= max) map.clear(); map.set(k, v) }
   }
 }
@@ -86,7 +86,7 @@ export function readerLookup (reader: Reader<CityResponse>, ip: string): GeoFact
  */
 function answerCache (reader: Reader<CityResponse>, max = 20_000): (ip: string) => GeoFact {
   const answers = boundedCache<string>(max)
-  return (ip) => {
+  return ip => {
     let fact = answers.get(ip) as GeoFact | undefined
     if (fact === undefined) {
       fact = readerLookup(reader, ip)
@@ -111,7 +111,7 @@ export async function openGeoLookup (options: { path?: string | undefined, watch
   if (options.path !== undefined) {
     // geoipupdate writes a new file and renames it over the old one: poll the path.
     let lastMtime = (await stat(path)).mtimeMs
-    watchFile(path, { interval: options.watchIntervalMs ?? 10_000, persistent: false }, (current) => {
+    watchFile(path, { interval: options.watchIntervalMs ?? 10_000, persistent: false }, current => {
       if (current.mtimeMs === lastMtime || current.size === 0) return
       lastMtime = current.mtimeMs
       readDatabase(path).then(next => {
@@ -128,7 +128,7 @@ export async function openGeoLookup (options: { path?: string | undefined, watch
 
   return {
     ready: true,
-    lookup: (ip) => lookup(ip),
+    lookup: ip => lookup(ip),
     describe: () => ({ source, buildEpoch: reader.metadata.buildEpoch.getTime() / 1000, ...(lastError ? { error: lastError } : {}) }),
     close: () => { if (options.path !== undefined) unwatchFile(path) }
   }

@@ -20,7 +20,6 @@ interface Entry {
   movedAt: number
 }
 
-
 const keyOf = (k: SubjectKey): string =>
   k.tenant === undefined ? `\u0000${k.subject}` : `${k.tenant.length}:${k.tenant}\u0000${k.subject}`
 

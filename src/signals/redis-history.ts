@@ -75,7 +75,6 @@ export interface RedisHistoryOptions {
   onDataLoss?: (info: { until: number }) => void
 }
 
-
 /**
  * KEYS[1] history hash, KEYS[2] once-only key (any key of the same slot when unused), KEYS[3]
  * the epoch key (likewise). ARGV[1] '1' = read history, ARGV[2] '1' = check once-only, ARGV[3]
@@ -216,8 +215,8 @@ function decodeLocation (raw: string): Location & { at: number } {
   const v: unknown = JSON.parse(raw)
   const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x)
   const isOptStr = (x: unknown): x is string | null => x === null || typeof x === 'string'
-  if (!Array.isArray(v) || v.length !== 6 || !isNum(v[0]) || !isNum(v[1]) || !isNum(v[2]) || !isNum(v[3]) ||
-      !isOptStr(v[4]) || !isOptStr(v[5])) {
+  if (!Array.isArray(v) || v.length !== 6 || !isNum(v[0]) || !isNum(v[1]) || !isNum(v[2]) || !isNum(v[3])
+    || !isOptStr(v[4]) || !isOptStr(v[5])) {
     throw new Error('history store: malformed location entry')
   }
   const out: Location & { at: number } = { latitude: v[1], longitude: v[2], accuracyKm: v[3], at: v[0] }

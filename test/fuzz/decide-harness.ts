@@ -79,11 +79,11 @@ function countingHistory (inner: HistoryStore, c: Counters): HistoryStore {
 function countingAudit (inner: AuditLog, c: Counters): AuditLog {
   return {
     kind: inner.kind,
-    append: (r) => { c.writes++; inner.append(r) },
+    append: r => { c.writes++; inner.append(r) },
     rememberStepUp: (id, ref) => { c.writes++; inner.rememberStepUp(id, ref) },
-    findStepUp: (id) => inner.findStepUp(id),
-    claimOutcome: (id) => { c.writes++; return inner.claimOutcome(id) },
-    query: (f) => inner.query(f),
+    findStepUp: id => inner.findStepUp(id),
+    claimOutcome: id => { c.writes++; return inner.claimOutcome(id) },
+    query: f => inner.query(f),
     flush: () => inner.flush(),
     close: () => inner.close()
   }
@@ -223,6 +223,6 @@ export function summarizeViolations (violations: Violation[], examples = 3): str
   const groups = new Map<string, Violation[]>()
   for (const v of violations) groups.set(v.property, [...(groups.get(v.property) ?? []), v])
   return [...groups].map(([property, list]) =>
-    `${property}: ${list.length} violation${list.length === 1 ? '' : 's'}, e.g.\n` +
-    list.slice(0, examples).map(v => `    - ${v.label} -> ${v.detail}`).join('\n'))
+    `${property}: ${list.length} violation${list.length === 1 ? '' : 's'}, e.g.\n`
+    + list.slice(0, examples).map(v => `    - ${v.label} -> ${v.detail}`).join('\n'))
 }

@@ -12,8 +12,8 @@ const runs = Number(process.env.FUZZ_REQUESTS ?? 20_000)
 const report = await fuzzDecide({ geo, seed, runs })
 
 t.comment(`seed ${seed}: ${report.requests} requests in ${report.seconds.toFixed(1)} s; statuses ${JSON.stringify(report.statuses)}`)
-t.comment(`slowest first try ${report.maxMs.toFixed(1)} ms (${report.maxLabel}); p99 ${report.p99Ms.toFixed(2)} ms; ` +
-  `over ${STALL_MS} ms and sent again alone: ${report.retried.map(r => `${r.firstMs.toFixed(0)} -> best ${r.bestMs.toFixed(1)} ms`).join(', ') || 'none'}`)
+t.comment(`slowest first try ${report.maxMs.toFixed(1)} ms (${report.maxLabel}); p99 ${report.p99Ms.toFixed(2)} ms; `
+  + `over ${STALL_MS} ms and sent again alone: ${report.retried.map(r => `${r.firstMs.toFixed(0)} -> best ${r.bestMs.toFixed(1)} ms`).join(', ') || 'none'}`)
 
 const byProperty = (property: string): string[] =>
   summarizeViolations(report.violations.filter(v => v.property === property), 5)

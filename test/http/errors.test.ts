@@ -13,7 +13,6 @@ t.teardown(() => app.close())
 
 const ok = { action: 'profile.read', ...session('user-1', ['pwd']) }
 
-
 /** The one shape of every 4xx: exactly `{ error, message }`, JSON, the message naming `field`. */
 function assertError (t: Test, res: LightMyRequestResponse, status: number, code: string, field: string | RegExp): void {
   t.equal(res.statusCode, status, `status ${status} (body: ${res.body})`)

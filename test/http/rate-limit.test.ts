@@ -134,7 +134,7 @@ if (requireRedis(t)) {
     for (let i = 0; i < 200 && c.status !== 'ready'; i++) await new Promise(resolve => setTimeout(resolve, 25))
   }
   const client = async (): Promise<Redis> => {
-    const c = new Redis(redis.url, { commandTimeout: 100, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (n) => Math.min(n * 50, 500) })
+    const c = new Redis(redis.url, { commandTimeout: 100, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: n => Math.min(n * 50, 500) })
     c.on('error', () => {})
     t.teardown(() => c.disconnect())
     await ready(c)
@@ -152,7 +152,7 @@ if (requireRedis(t)) {
     t.equal((await decide(b, { ip: '10.1.0.1' })).statusCode, 200)
     t.equal((await decide(a, { ip: '10.1.0.1' })).statusCode, 429, 'the fifth request, across both instances, is over')
     t.equal((await decide(b, { ip: '10.1.0.2' })).statusCode, 200, 'another caller is served')
-    t.ok(Number(await c1.exists(`stepup:rl:a:10.1.0.1`)) === 1, 'the counter lives in Redis under the stepup:rl: namespace')
+    t.ok(Number(await c1.exists('stepup:rl:a:10.1.0.1')) === 1, 'the counter lives in Redis under the stepup:rl: namespace')
   })
 
   t.test('Redis down or hung: requests are served (no 5xx, no 429), and limits resume when it is back', async t => {

@@ -258,7 +258,6 @@ function contract (t: T, backend: Backend): void {
       t.strictSame(calls, [], 'nothing asked, nothing sent')
     })
   }
-
 }
 
 // ---- backends -------------------------------------------------------------------------------

@@ -106,9 +106,9 @@ t.test('moving a policy to another file is not a removal', async t => {
 t.test('dropping issuers, callers or routes is a removal too: a truncated gateway file never turns token checks off', async t => {
   const { dir, reloader, holder } = await setup(t)
   const { gatewayConfigOf } = await import('../../src/policy/gateway-config.js')
-  const GATEWAY = 'issuers:\n  - issuer: https://login.example.com/\n    audience: [https://api.example.com]\n' +
-    'callers:\n  - name: nginx\n    tenants: [acme]\n' +
-    'routes:\n  - match: { methods: [POST], path: /v1/payouts/:id }\n    action: payments.payout\n'
+  const GATEWAY = 'issuers:\n  - issuer: https://login.example.com/\n    audience: [https://api.example.com]\n'
+    + 'callers:\n  - name: nginx\n    tenants: [acme]\n'
+    + 'routes:\n  - match: { methods: [POST], path: /v1/payouts/:id }\n    action: payments.payout\n'
   writeFileSync(join(dir, 'gateway.yaml'), GATEWAY)
   t.equal((await reloader.reload('watch')).outcome, 'applied')
   t.equal(gatewayConfigOf(holder.current).issuers.length, 1)

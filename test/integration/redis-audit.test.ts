@@ -76,7 +76,7 @@ if (requireRedis(t, { cluster: true })) {
   t.test('Redis down: appends are reported and dropped, never thrown into a decision', async t => {
     const down = await startRedis(t)
     const errors: string[] = []
-    const audit = createRedisAuditLog(await client(t, { url: down.url, commandTimeoutMs: 200 }), { maxEntries: 100, onError: (err) => errors.push(err.message) })
+    const audit = createRedisAuditLog(await client(t, { url: down.url, commandTimeoutMs: 200 }), { maxEntries: 100, onError: err => errors.push(err.message) })
     await down.stop()
     t.doesNotThrow(() => { for (let i = 0; i < 150; i++) audit.append(record(i)) })
     await audit.flush()

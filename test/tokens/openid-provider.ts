@@ -37,13 +37,18 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 function validatePayment (detail: Record<string, unknown>): void {
   const amount = detail.instructedAmount
   const account = detail.creditorAccount
-  const problem =
-    !isObject(amount) ? 'instructedAmount: required'
-      : typeof amount.currency !== 'string' || !/^[A-Z]{3}$/.test(amount.currency) ? 'instructedAmount.currency: an ISO 4217 code'
-        : typeof amount.amount !== 'string' || !/^\d{1,12}(\.\d{1,4})?$/.test(amount.amount) ? 'instructedAmount.amount: a decimal string'
-          : typeof detail.creditorName !== 'string' || detail.creditorName.trim() === '' || detail.creditorName.length > 140 ? 'creditorName: 1 to 140 characters'
-            : !isObject(account) || typeof account.iban !== 'string' || !/^[A-Z]{2}[0-9]{2}[A-Z0-9 ]{11,36}$/i.test(account.iban) ? 'creditorAccount.iban: required'
-              : undefined
+  const problem
+    = !isObject(amount)
+      ? 'instructedAmount: required'
+      : typeof amount.currency !== 'string' || !/^[A-Z]{3}$/.test(amount.currency)
+        ? 'instructedAmount.currency: an ISO 4217 code'
+        : typeof amount.amount !== 'string' || !/^\d{1,12}(\.\d{1,4})?$/.test(amount.amount)
+          ? 'instructedAmount.amount: a decimal string'
+          : typeof detail.creditorName !== 'string' || detail.creditorName.trim() === '' || detail.creditorName.length > 140
+            ? 'creditorName: 1 to 140 characters'
+            : !isObject(account) || typeof account.iban !== 'string' || !/^[A-Z]{2}[0-9]{2}[A-Z0-9 ]{11,36}$/i.test(account.iban)
+                ? 'creditorAccount.iban: required'
+                : undefined
   if (problem !== undefined) throw new errors.InvalidAuthorizationDetails(`payment_initiation: ${problem}`)
 }
 

@@ -52,7 +52,7 @@ t.test("an issuer's acr map is merged over assurance.acr", async t => {
   t.equal(proto.session.aal, 0, 'an acr naming an object prototype key is nothing')
 })
 
-t.test("a step-up claim counts as the issuer declares it, and only so", async t => {
+t.test('a step-up claim counts as the issuer declares it, and only so', async t => {
   const issuer = { stepUpClaim: { claim: 'su', maxAge: 600 } }
   const su = run(POLICIES, 'edit', { amr: ['pwd', 'otp'], su: true, iat: NOW }, { issuer })
   t.equal(su.decision, 'allow', 'a 10 min policy accepts a 10 min step-up claim')

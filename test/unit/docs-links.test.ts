@@ -7,7 +7,6 @@ import t from 'tap'
 
 const ROOT = process.cwd()
 
-
 const markdownFiles = (): string[] => [
   ...['README.md', 'CONTRIBUTING.md', 'SECURITY.md'].filter(f => existsSync(f)),
   ...readdirSync('docs').filter(f => f.endsWith('.md')).map(f => `docs/${f}`)

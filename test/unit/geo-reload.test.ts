@@ -12,7 +12,7 @@ t.test('replacing the file reloads it; a broken replacement keeps the previous d
   copyFileSync(bundledDatabasePath(), path) // gzipped: accepted as well
   let reloads = 0
   let lastError: Error | undefined
-  const geo = await openGeoLookup({ path, watchIntervalMs: 20, onReload: (err) => { reloads++; lastError = err } })
+  const geo = await openGeoLookup({ path, watchIntervalMs: 20, onReload: err => { reloads++; lastError = err } })
   t.teardown(() => geo.close())
   t.match(geo.lookup('62.252.0.1'), { status: 'found', location: { city: 'Bromley' } })
   t.equal(geo.describe().source, path)

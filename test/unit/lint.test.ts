@@ -199,8 +199,8 @@ t.test('(f) a requirement that no configured acr value expresses', async t => {
   t.equal(keyOnly.length, 1, 'phrh stands for a security key or a smart card: it cannot express "security key only"')
   t.match(keyOnly[0], /no configured acr value expresses this requirement \(aal 3, factors \[security_key\]\)/)
 
-  const mapped = warnings('assurance:\n  acr:\n    "urn:acme:otp": { aal: 2, proves: [totp] }\n  challengeAcr:\n    aal2: ["urn:acme:otp", "http://idmanagement.gov/ns/assurance/aal/2"]\n' +
-    policies('{ id: otp, actions: [a], require: { aal: 2, factors: [totp] } }'))
+  const mapped = warnings('assurance:\n  acr:\n    "urn:acme:otp": { aal: 2, proves: [totp] }\n  challengeAcr:\n    aal2: ["urn:acme:otp", "http://idmanagement.gov/ns/assurance/aal/2"]\n'
+    + policies('{ id: otp, actions: [a], require: { aal: 2, factors: [totp] } }'))
   t.same(mapped, [], 'an acr value that proves the class, asked for by the challenge, expresses it')
 
   const low = warnings('assurance:\n  challengeAcr:\n    aal3: ["urn:acme:unknown"]\n' + policies('{ id: high, actions: [a], require: { aal: 3 } }'))

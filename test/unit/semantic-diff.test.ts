@@ -12,7 +12,6 @@ const BASE = '    actions: [payments.payout, payments.refund]\n    when:\n      
 const line = (c: PolicyChange): string => `${c.kind} ${c.file}:${c.line} ${c.id}: ${c.what}`
 const diff = (before: string, after: string, extraBefore = '', extraAfter = ''): string[] => diffSets(set(before, extraBefore), set(after, extraAfter)).map(line)
 
-
 t.test('lower and higher aal', async t => {
   t.same(diff(BASE, BASE.replace('aal: 2', 'aal: 1')), ['loosened p.yaml:2 guard: aal 2 -> 1'])
   const aal3 = BASE.replace('aal: 2, factors: [security_key, passkey]', 'aal: 3, factors: [security_key]')
