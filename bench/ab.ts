@@ -26,7 +26,7 @@ const only = arg('paths', '') === '' ? undefined : new Set(arg('paths', '').spli
 async function loadTree (dir: string): Promise<Tree> {
   const m = async (path: string): Promise<Record<string, unknown>> => await import(pathToFileURL(join(dir, path)).href) as Record<string, unknown>
   const [app, load, memory] = await Promise.all([m('src/app.ts'), m('src/policy/load.ts'), m('src/signals/memory-history.ts')])
-  return { label: 'compare', ...app, ...load, ...memory } as unknown as Tree
+  return { label: 'compare', policiesDir: join(dir, 'policies'), ...app, ...load, ...memory } as unknown as Tree
 }
 
 const geo = await openGeoLookup({})

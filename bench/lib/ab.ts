@@ -25,6 +25,8 @@ import { HOME_IPS } from './workload.js'
 /** What building an app needs from a source tree (this one, or another loaded by bench/ab.ts). */
 export interface Tree {
   label: string
+  /** The tree's own example policies (a compared tree may not read this one's policy format). */
+  policiesDir?: string
   buildApp: (config: { apiKeys: string[], adminApiKeys: string[] }, deps: Record<string, unknown>) => Promise<FastifyInstance>
   loadPolicySet: (dir: string) => Promise<{ set: unknown }>
   PolicyHolder: new (set: unknown) => unknown
@@ -121,7 +123,7 @@ export interface PathsResult {
 export async function comparePaths (o: { geo: GeoLookup, policiesDir: string, batch: number, rounds: number, nowS: number, trees?: Tree[], only?: Set<string>, knownDevice?: boolean }): Promise<PathsResult> {
   const paths: Path[] = []
   for (const tree of [thisTree, ...(o.trees ?? [])]) {
-    const app = await decideApp(tree, o.geo, o.policiesDir)
+    const app = await decideApp(tree, o.geo, tree.policiesDir ?? o.policiesDir)
     const suffix = tree.label === '' ? '' : ` (${tree.label})`
     paths.push({ name: `allow${suffix}`, app, bodies: pathBodies('allow', o.nowS), expect: 'allow' })
     paths.push({ name: `step_up${suffix}`, app, bodies: pathBodies('step_up', o.nowS), expect: 'step_up' })
