@@ -165,7 +165,7 @@ export async function testSuites (path: string, options: { coverage: boolean, js
         const name = typeof c?.name === 'string' ? c.name : '(unnamed case)'
         let result: CaseResult
         try {
-          result = await runCase(suite.name ?? shown, c, loaded.set, suite.now ?? DEFAULT_NOW, geo)
+          result = await runCase({ suite: suite.name ?? shown, case: c, set: loaded.set, now: suite.now ?? DEFAULT_NOW, geo })
         } catch (err) {
           fail(name, [`error: ${(err as Error).message.split('\n')[0]}`])
           continue

@@ -44,11 +44,20 @@ export function strictestOf (policies: readonly Policy[]): Policy {
   return best
 }
 
-/**
- * Merges `policies` (every fired step-up policy, at least one unmet) into one requirement and
- * its challenge. `unmetOf` says what the session lacks for each one.
- */
-export function stepUp (policies: readonly Policy[], unmetOf: (p: Policy) => readonly Unmet[], session: Session, facts: Facts, assurance: Assurance, headers?: LRUCache<string, string>): StepUpOutcome {
+export interface MergeInput {
+  /** Every fired step-up policy, at least one unmet. */
+  policies: readonly Policy[]
+  /** What the session lacks for each one. */
+  unmetOf: (p: Policy) => readonly Unmet[]
+  session: Session
+  facts: Facts
+  assurance: Assurance
+  /** The set's challenge-header cache (none: build each header). */
+  headers?: LRUCache<string, string>
+}
+
+/** Merges the policies into one requirement and its challenge. */
+export function stepUp ({ policies, unmetOf, session, facts, assurance, headers }: MergeInput): StepUpOutcome {
   let aal: 1 | 2 | 3 = 1
   let maxAge = Infinity
   let allowed = null as Set<string> | null

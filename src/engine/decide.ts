@@ -186,7 +186,7 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
     if (unmet.length === 0) { entry.outcome = 'satisfied'; continue }
     entry.unmet = unmet
     // What it would decide alone: a requirement no enrolled factor can meet (or a futile challenge) is a deny.
-    entry.outcome = stepUp([policy], () => unmet, session, facts, assurance).decision === 'deny' ? 'deny' : 'step_up'
+    entry.outcome = stepUp({ policies: [policy], unmetOf: () => unmet, session, facts, assurance }).decision === 'deny' ? 'deny' : 'step_up'
   }
 
   for (const { policy, by } of plan.overridden) {
@@ -238,7 +238,7 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
       return decision
     }
     // One prompt per action: every fired step-up policy, satisfied or not, joins the merge.
-    const { reason, merge, ...outcome } = stepUp(stepUps, p => unmetByPolicy.get(p)!, session, facts, assurance, set.challengeHeaders)
+    const { reason, merge, ...outcome } = stepUp({ policies: stepUps, unmetOf: p => unmetByPolicy.get(p)!, session, facts, assurance, headers: set.challengeHeaders })
     trace.merge = merge
     if (reason) decision.reasons.push(reason)
     return Object.assign(decision, outcome)

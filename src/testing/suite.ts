@@ -16,7 +16,8 @@ import { compilePolicies } from '../policy/compile.js'
 import { loadPolicySet, PolicyHolder } from '../policy/load.js'
 import { toSeconds } from '../policy/duration.js'
 import type { GeoLookup } from '../signals/geo.js'
-import type { HistoryStore } from '../signals/history.js'
+import type { HistoryStore, SubjectKey } from '../signals/history.js'
+import { HOUR } from '../engine/units.js'
 import { createMemoryHistoryStore } from '../signals/memory-history.js'
 import { createDecisionService } from '../service.js'
 import { hashDevice, parseDecideRequest } from '../contract/index.js'
@@ -124,8 +125,11 @@ export function diff (expected: unknown, actual: unknown, path = ''): string[] {
   })
 }
 
-async function seed (store: HistoryStore, tenant: string | undefined, subject: string, history: Seed, geo: GeoLookup, now: number): Promise<void> {
-  const key = { tenant, subject }
+/** How long a seeded once-only authentication stays consumed (seconds): longer than any case runs. */
+const SEEDED_CONSUME_TTL = HOUR
+
+async function seed (store: HistoryStore, key: SubjectKey, history: Seed, geo: GeoLookup, now: number): Promise<void> {
+  const { tenant, subject } = key
   const retention = 400
   for (const [fp, at] of Object.entries(history.devices ?? {})) await store.record(key, { deviceId: hashDevice(fp, tenant, subject) }, resolveTime(at, now), retention)
   for (const [c, at] of Object.entries(history.countries ?? {})) await store.record(key, { country: c }, resolveTime(at, now), retention)
@@ -142,7 +146,7 @@ async function seed (store: HistoryStore, tenant: string | undefined, subject: s
     }
     await store.record(key, { location }, resolveTime(l.at, now), retention)
   }
-  for (const at of history.consumed ?? []) await store.consume(key, resolveTime(at, now), now, 3600)
+  for (const at of history.consumed ?? []) await store.consume(key, resolveTime(at, now), now, SEEDED_CONSUME_TTL)
 }
 
 /** A store whose calls fail, as when Redis is down. */
@@ -182,7 +186,7 @@ export async function runSuiteFile (file: string, geo: GeoLookup, options: RunOp
   const name = suite.name ?? file
   const set = await loadSuiteSet(suite, file)
   const results: CaseResult[] = []
-  for (const c of suite.cases) results.push(await runCase(name, c, set, suite.now ?? DEFAULT_NOW, geo, options))
+  for (const c of suite.cases) results.push(await runCase({ suite: name, case: c, set, now: suite.now ?? DEFAULT_NOW, geo, ...options }))
   return results
 }
 
@@ -191,16 +195,25 @@ const memoryStores: NonNullable<RunOptions['stores']> = async () => {
   return { stores: [store, store], close: async () => {} }
 }
 
-export async function runCase (suite: string, c: Case, set: CompiledPolicySet, nowIso: string, geo: GeoLookup, options: RunOptions = {}): Promise<CaseResult> {
-  const { stores, close } = await (options.stores ?? memoryStores)()
+/** One case of a suite: its name, the compiled set, the suite's clock (ISO time) and the geo lookup. */
+export interface CaseRun extends RunOptions {
+  suite: string
+  case: Case
+  set: CompiledPolicySet
+  now: string
+  geo: GeoLookup
+}
+
+export async function runCase (run: CaseRun): Promise<CaseResult> {
+  const { stores, close } = await (run.stores ?? memoryStores)()
   try {
-    return await runSteps(suite, c, set, nowIso, geo, stores)
+    return await runSteps(run, stores)
   } finally {
     await close()
   }
 }
 
-async function runSteps (suite: string, c: Case, set: CompiledPolicySet, nowIso: string, geo: GeoLookup, stores: [HistoryStore, HistoryStore]): Promise<CaseResult> {
+async function runSteps ({ suite, case: c, set, now: nowIso, geo }: CaseRun, stores: [HistoryStore, HistoryStore]): Promise<CaseResult> {
   let nowMs = Date.parse(nowIso)
   const store = stores[0]
   const holder = new PolicyHolder(set, () => nowMs)
@@ -211,7 +224,7 @@ async function runSteps (suite: string, c: Case, set: CompiledPolicySet, nowIso:
   if (c.history) {
     const first = steps[0]!.request
     const subject = ((first.subject as { id?: string } | undefined)?.id ?? (first.claims as { sub?: string } | undefined)?.sub ?? (first.token as { sub?: string } | undefined)?.sub) ?? ''
-    await seed(store, (first.tenant as string | undefined) ?? c.tenant, subject, c.history, geo, nowMs / 1000)
+    await seed(store, { tenant: (first.tenant as string | undefined) ?? c.tenant, subject }, c.history, geo, nowMs / 1000)
   }
   for (const [i, step] of steps.entries()) {
     if (step.instance !== undefined && step.instance !== 1 && step.instance !== 2) {

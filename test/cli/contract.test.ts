@@ -65,7 +65,7 @@ for (const file of suiteFiles) {
       if (expectsError(first)) continue
       for (const corruption of corruptions) {
         const steps = stepsOf(c).map((s, i) => (i === 0 ? { ...s, request: corruption.apply(s.request) } : s))
-        const result = await runCase('contract', { name: c.name, ...(c.history ? { history: c.history } : {}), ...(c.tenant ? { tenant: c.tenant } : {}), steps }, set, suite.now ?? DEFAULT_NOW, geo)
+        const result = await runCase({ suite: 'contract', case: { name: c.name, ...(c.history ? { history: c.history } : {}), ...(c.tenant ? { tenant: c.tenant } : {}), steps }, set, now: suite.now ?? DEFAULT_NOW, geo })
         const wanted = `invalid request (POST /decide would answer 400 invalid_request): ${routeMessages.get(corruption.name)!}`
         t.notOk(result.ok, `${c.name}, ${corruption.name}: the case fails`)
         t.ok(result.failures.some(f => f.endsWith(wanted)), `${c.name}, ${corruption.name}: with the route's message`, { failures: result.failures })
