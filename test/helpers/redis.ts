@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { RedisNode } from '../../src/config.js'
+import type { HistoryStore } from '../../src/signals/history.js'
 
 const run = promisify(execFile)
 
@@ -442,4 +443,23 @@ export async function startRedisSentinel (t?: Pick<TestLike, 'teardown'>, option
     await stop()
     throw err
   }
+}
+
+/** Polls `check` every 50 ms until it holds or `timeoutMs` passes. */
+export async function waitUntil (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs
+  while (Date.now() < until) {
+    if (await check()) return true
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  return false
+}
+
+/** A Redis history store once it answers PING (within 10 s); closed and thrown otherwise. */
+export async function readyStore (store: HistoryStore): Promise<HistoryStore> {
+  if (!await waitUntil(() => store.ping(), 10_000)) {
+    await store.close()
+    throw new Error('the Redis history store did not become ready')
+  }
+  return store
 }

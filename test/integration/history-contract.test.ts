@@ -10,7 +10,7 @@ import { CAPS, type HistoryStore, type SubjectKey } from '../../src/signals/hist
 import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
 import { createRedisHistoryStore } from '../../src/signals/redis-history.js'
 import type { Location } from '../../src/engine/model.js'
-import { requireRedis, startRedis, startRedisCluster } from '../helpers/redis.js'
+import { readyStore, requireRedis, startRedis, startRedisCluster, waitUntil } from '../helpers/redis.js'
 
 type T = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -37,15 +37,6 @@ interface Backend {
 
 let seq = 0
 const subject = (tenant?: string): SubjectKey => ({ tenant, subject: `user-${++seq}-${randomUUID()}` })
-
-async function waitUntil (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return false
-}
 
 const full = { history: true, deviceId: 'dev-1', country: 'FR', resource: 'payments' }
 
@@ -265,14 +256,6 @@ function contract (t: T, backend: Backend): void {
 t.test('memory store', async t => {
   contract(t, { make: async () => createMemoryHistoryStore({ maxSubjects: 10_000 }), shared: false })
 })
-
-const readyStore = async (store: HistoryStore): Promise<HistoryStore> => {
-  if (!await waitUntil(() => store.ping(), 10_000)) {
-    await store.close()
-    throw new Error('the Redis history store did not become ready')
-  }
-  return store
-}
 
 const parseCommandStats = (info: string, into: Map<string, number>): void => {
   for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) into.set(m[1]!, (into.get(m[1]!) ?? 0) + Number(m[2]))

@@ -16,18 +16,15 @@ import type { HistoryStore } from '../../src/signals/history.js'
 import { createRedisHistoryStore, type RedisHistoryOptions } from '../../src/signals/redis-history.js'
 import { createDecisionService } from '../../src/service.js'
 import { runSuiteFile } from '../../src/testing/suite.js'
-import { requireRedis, startRedis, startRedisCluster } from '../helpers/redis.js'
+import { readyStore, requireRedis, startRedis, startRedisCluster } from '../helpers/redis.js'
 
 if (!requireRedis(t, { cluster: true })) process.exit(0)
 
 const geo = await openGeoLookup({})
 t.teardown(() => geo.close())
 
-async function openStore (options: Omit<RedisHistoryOptions, 'commandTimeoutMs'>): Promise<HistoryStore> {
-  const store = createRedisHistoryStore({ commandTimeoutMs: 2000, ...options })
-  for (let i = 0; i < 200 && !(await store.ping()); i++) await new Promise(resolve => setTimeout(resolve, 50))
-  return store
-}
+const openStore = async (options: Omit<RedisHistoryOptions, 'commandTimeoutMs'>): Promise<HistoryStore> =>
+  await readyStore(createRedisHistoryStore({ commandTimeoutMs: 2000, ...options }))
 
 const server = await startRedis(t)
 

@@ -9,27 +9,10 @@ import { Redis } from 'ioredis'
 import type { HistoryStore } from '../../src/signals/history.js'
 import { PSD2_LOSS_MARGIN, PSD2_TTL } from '../../src/signals/psd2.js'
 import { createRedisHistoryStore } from '../../src/signals/redis-history.js'
-import { requireRedis, startRedis, startRedisCluster } from '../helpers/redis.js'
+import { readyStore, requireRedis, startRedis, startRedisCluster, waitUntil } from '../helpers/redis.js'
 import { NOW, psd2Contract, subject } from '../helpers/psd2-contract.js'
 
 type T = Parameters<Parameters<typeof t.test>[0]>[0]
-
-async function waitUntil (check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs
-  while (Date.now() < until) {
-    if (await check()) return true
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-  return false
-}
-
-const readyStore = async (store: HistoryStore): Promise<HistoryStore> => {
-  if (!await waitUntil(() => store.ping(), 10_000)) {
-    await store.close()
-    throw new Error('the Redis history store did not become ready')
-  }
-  return store
-}
 
 /** Commands the servers counted during `fn`, summed over nodes (INFO commandstats). */
 async function commandsDuring (clients: Redis[], fn: () => Promise<unknown>): Promise<Map<string, number>> {
