@@ -360,6 +360,8 @@ function evaluateStepUp (policy: Policy, entry: PolicyTrace, session: Session, f
     return { unmet, sca: tx.trustPayee ? { ...sca, trustPayeeId: tx.payeeId } : sca }
   }
   if (unmet.includes('scope') || !policy.exemptions) return { unmet }
+  // An exemption waives strong authentication, not authentication: a session of AAL 0 gets none.
+  if (session.aal < 1) { entry.exemptionDetail = 'no exemption: the session is not authenticated (AAL 0)'; return { unmet } }
   const exemption = exemptionFor(policy, tx, facts)
   if ('none' in exemption) { entry.exemptionDetail = exemption.none; return { unmet } }
   entry.exemption = exemption.kind
