@@ -52,7 +52,7 @@ export function createMetrics (): Metrics {
   // Counters present at 0 from the start, so rates and alerts work before the first event.
   for (const [decision, event] of DECISION_EVENTS) decisions.labels(decision, event).inc(0)
   for (const [code, { status }] of Object.entries(ErrorCodes)) if (status >= 400 && status < 500) rejections.labels(code, String(status)).inc(0)
-  for (const operation of ['read', 'record', 'consume', 'psd2.read', 'completeSca', 'exempt', 'recordFailure']) for (const kind of ['timeout', 'error']) storeErrors.labels(operation, kind).inc(0)
+  for (const operation of ['read', 'record', 'consume', 'psd2.read', 'completeSca', 'exempt', 'recordFailure', 'clearFailures']) for (const kind of ['timeout', 'error']) storeErrors.labels(operation, kind).inc(0)
   for (const outcome of RELOAD_OUTCOMES) reloads.labels(outcome).inc(0)
 
   // Labelled children are looked up once per label set: prom-client hashes the labels on every inc().

@@ -181,6 +181,13 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
         }
         if (retry) { facts.psd2 = retry; decision = decide(set, plan, facts, now, options) }
       }
+      if (decision.decision === 'allow' && decision.psd2?.clearFailures === true) {
+        try {
+          await deps.history.psd2.clearFailures(key, now)
+        } catch (err) {
+          storeError('clearFailures', err) // the failures then age out with their window
+        }
+      }
 
       if (decision.decision === 'allow' && decision.learn && !isEmptyUpdate(decision.learn)) {
         try {

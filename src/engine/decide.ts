@@ -97,6 +97,8 @@ export interface Psd2Writes {
   sca?: { authTime: number, txHash: string, ttl: number, trustPayeeId?: string }
   /** Count an exempted payment (lowValue: only within `limit`). */
   exempt?: { kind: ExemptionKind, cents: number, limit?: { count: number, cents: number } }
+  /** A step-up succeeded on a lockout policy without `bind`: the failed attempts in a row end. */
+  clearFailures?: true
 }
 
 export interface Decision {
@@ -173,6 +175,7 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
       if (unmet.length > 0) { entry.unmet = unmet; anyUnmet = true; continue }
       if (policy.require.maxAge === 0 && session.authTime !== undefined) consumes = { authTime: session.authTime }
       if (sca) psd2.sca = { ...sca, ttl: Math.max(sca.ttl, psd2.sca?.ttl ?? 0) }
+      if (policy.lockout && policy.bind === undefined && facts.psd2?.status === 'found' && facts.psd2.state.failures.length > 0) psd2.clearFailures = true
       if (exemption && !psd2.exempt) psd2.exempt = { kind: exemption.kind, cents: exemption.cents, ...(exemption.limit ? { limit: exemption.limit } : {}) }
     }
   }
@@ -245,8 +248,9 @@ export function decide (set: CompiledPolicySet, plan: Plan, facts: Facts, now: n
   }
 
   if (consumes) decision.consumes = consumes
+  // The SCA's own write clears failures; otherwise one write per kind.
   if (psd2.sca) decision.psd2 = { sca: psd2.sca }
-  else if (psd2.exempt) decision.psd2 = { exempt: psd2.exempt }
+  else if (psd2.exempt || psd2.clearFailures) decision.psd2 = { ...(psd2.exempt ? { exempt: psd2.exempt } : {}), ...(psd2.clearFailures ? { clearFailures: true } : {}) }
   if (facts.history.status === 'found') {
     decision.learn = learnFrom(facts, { snapshot: facts.history.snapshot, rules: set.learning.forTenant(facts.request.tenant), session, risk, assurance, now })
   }

@@ -53,7 +53,8 @@ const dryRun = (history: HistoryStore): HistoryStore => ({
     read: (...args) => history.psd2.read(...args),
     exempt: async () => true,
     completeSca: async () => true,
-    recordFailure: async () => {}
+    recordFailure: async () => {},
+    clearFailures: async () => {}
   },
   close: async () => {}
 })

@@ -96,6 +96,11 @@ export function createMemoryPsd2Store (subjects: Psd2Subjects, options: { maxSpe
       return true
     },
 
+    async clearFailures (key, now): Promise<void> {
+      const s = subjects.state(key, now, false)
+      if (s !== undefined) { s.failures = []; s.failuresUntil = 0 }
+    },
+
     async recordFailure (key, now, window): Promise<void> {
       checkWindow(window)
       const s = subjects.state(key, now, true)!

@@ -37,6 +37,8 @@ export interface Psd2Store {
   completeSca: (key: SubjectKey, sca: { authTime: number, txHash: string, ttl: number, trustPayeeId?: string }, now: number) => Promise<boolean>
   /** Records one failed step-up at `now`; keeps at most the last 20, drops those older than `window` seconds. */
   recordFailure: (key: SubjectKey, now: number, window: number) => Promise<void>
+  /** Forgets the failed step-ups: a step-up succeeded on a lockout policy without `bind` (failures count only in a row). */
+  clearFailures: (key: SubjectKey, now: number) => Promise<void>
 }
 
 /** Per-subject caps. Dropping a trusted payee (the oldest first) only means another SCA. */

@@ -95,6 +95,7 @@ export interface Psd2Commands {
   psd2Exempt: (counters: string, ...args: string[]) => Promise<number>
   psd2Complete: (spent: string, counters: string, failures: string, trusted: string, ...args: string[]) => Promise<number>
   psd2Failure: (failures: string, ...args: string[]) => Promise<unknown>
+  psd2Clear: (failures: string) => Promise<unknown>
 }
 
 export function definePsd2Commands (client: { defineCommand: (name: string, definition: { lua: string, numberOfKeys: number }) => void }): void {
@@ -102,6 +103,7 @@ export function definePsd2Commands (client: { defineCommand: (name: string, defi
   client.defineCommand('psd2Exempt', { lua: EXEMPT_LUA, numberOfKeys: 1 })
   client.defineCommand('psd2Complete', { lua: COMPLETE_LUA, numberOfKeys: 4 })
   client.defineCommand('psd2Failure', { lua: FAILURE_LUA, numberOfKeys: 1 })
+  client.defineCommand('psd2Clear', { lua: "return redis.call('DEL', KEYS[1])", numberOfKeys: 1 })
 }
 
 export interface RedisPsd2Deps {
@@ -186,6 +188,10 @@ export function createRedisPsd2Store (deps: RedisPsd2Deps): Psd2Store {
         seconds(sca.ttl), sca.trustPayeeId === undefined ? '0' : '1', sca.trustPayeeId ?? '',
         String(toSecond(now)), String(PSD2_CAPS.trustedPayees), String(PSD2_TTL)))
       return Number(reply) === 1
+    },
+
+    async clearFailures (key): Promise<void> {
+      await call('psd2 clearFailures', () => client.psd2Clear(failuresKey(subjectHash(key))))
     },
 
     async recordFailure (key, now, window): Promise<void> {

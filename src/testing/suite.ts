@@ -159,7 +159,8 @@ const failingStore = (inner: HistoryStore): HistoryStore => ({
     read: async () => { throw new Error('connection is closed (simulated outage)') },
     exempt: async () => { throw new Error('connection is closed (simulated outage)') },
     completeSca: async () => { throw new Error('connection is closed (simulated outage)') },
-    recordFailure: async () => { throw new Error('connection is closed (simulated outage)') }
+    recordFailure: async () => { throw new Error('connection is closed (simulated outage)') },
+    clearFailures: async () => { throw new Error('connection is closed (simulated outage)') }
   },
   ping: async () => false
 })

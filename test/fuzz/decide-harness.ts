@@ -69,7 +69,8 @@ function countingHistory (inner: HistoryStore, c: Counters): HistoryStore {
       read: (...a) => inner.psd2.read(...a),
       exempt: (...a) => { c.writes++; return inner.psd2.exempt(...a) },
       completeSca: (...a) => { c.writes++; return inner.psd2.completeSca(...a) },
-      recordFailure: (...a) => { c.writes++; return inner.psd2.recordFailure(...a) }
+      recordFailure: (...a) => { c.writes++; return inner.psd2.recordFailure(...a) },
+      clearFailures: (...a) => { c.writes++; return inner.psd2.clearFailures(...a) }
     },
     ping: () => inner.ping(),
     close: () => inner.close()

@@ -172,6 +172,21 @@ export function psd2Contract (t: T, backend: Psd2Backend): void {
     t.strictSame(kept, Array.from({ length: PSD2_CAPS.failures }, (_v, i) => NOW + 5 + i), 'the newest')
   })
 
+  t.test('clearFailures: the subject\'s failures end, nothing else, no one else\'s', async t => {
+    const { psd2 } = await open(t)
+    const key = subject('acme')
+    const other = subject('acme')
+    await psd2.exempt(key, { cents: 500 }, NOW)
+    for (const k of [key, other]) { await psd2.recordFailure(k, NOW, WINDOW); await psd2.recordFailure(k, NOW + 1, WINDOW) }
+    await psd2.clearFailures(key, NOW + 2)
+    t.strictSame(await psd2.read(key, { lockoutWindow: WINDOW }, NOW + 3), { exempted: { count: 1, cents: 500 }, failures: [] })
+    t.strictSame((await psd2.read(other, { lockoutWindow: WINDOW }, NOW + 3)).failures, [NOW, NOW + 1])
+    await psd2.recordFailure(key, NOW + 4, WINDOW)
+    t.strictSame((await psd2.read(key, { lockoutWindow: WINDOW }, NOW + 5)).failures, [NOW + 4], 'counting starts again')
+    await psd2.clearFailures(subject('acme'), NOW)
+    t.pass('clearing a subject never seen is a no-op')
+  })
+
   t.test('tenants are isolated, the default tenant from every named one', async t => {
     const { psd2 } = await open(t)
     const id = `alice-${randomUUID()}`

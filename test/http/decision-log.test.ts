@@ -81,7 +81,8 @@ t.test('the fingerprint stays out of the log when the history store fails too', 
       read: async () => { throw new Error('store down') },
       exempt: async () => { throw new Error('store down') },
       completeSca: async () => { throw new Error('store down') },
-      recordFailure: async () => { throw new Error('store down') }
+      recordFailure: async () => { throw new Error('store down') },
+      clearFailures: async () => { throw new Error('store down') }
     },
     ping: async () => false,
     close: async () => {}

@@ -28,7 +28,8 @@ function faultyStore (inner: HistoryStore = createMemoryHistoryStore({ maxSubjec
       read: (...args) => { calls.push('psd2.read'); return fail.read ? down('psd2.read') : inner.psd2.read(...args) },
       exempt: (...args) => { calls.push('psd2.exempt'); return fail.record ? down('psd2.exempt') : inner.psd2.exempt(...args) },
       completeSca: (...args) => { calls.push('psd2.completeSca'); return fail.consume ? down('psd2.completeSca') : inner.psd2.completeSca(...args) },
-      recordFailure: (...args) => { calls.push('psd2.recordFailure'); return fail.record ? down('psd2.recordFailure') : inner.psd2.recordFailure(...args) }
+      recordFailure: (...args) => { calls.push('psd2.recordFailure'); return fail.record ? down('psd2.recordFailure') : inner.psd2.recordFailure(...args) },
+      clearFailures: (...args) => { calls.push('psd2.clearFailures'); return fail.record ? down('psd2.clearFailures') : inner.psd2.clearFailures(...args) }
     },
     ping: async () => !(fail.read || fail.record || fail.consume),
     close: () => inner.close()
