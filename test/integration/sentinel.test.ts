@@ -48,15 +48,21 @@ if (requireRedis(t, { cluster: true })) {
     return false
   }
 
-  /** Asks until `known` is allowed again (the store is back), failing on any allow of a new device. */
+  /**
+   * Asks until `known` is allowed three times in a row (the store is back and the client settled
+   * on the new master: while it switches, a read may still fail closed once), failing on any
+   * allow of a new device.
+   */
   async function recover (t: Test, label: string, timeoutMs: number): Promise<number> {
     const started = Date.now()
     let n = 0
+    let inRow = 0
     while (Date.now() - started < timeoutMs) {
       // A device never seen must step up whatever the store does: an allow is a fail-open.
       const probe = await ask(app, clock, fresh(`never-seen-${label}-${n++}`))
       if (probe.decision === 'allow') t.fail(`${label}: a new device was allowed during the failover`)
-      if ((await ask(app, clock, known)).decision === 'allow') return Date.now() - started
+      inRow = (await ask(app, clock, known)).decision === 'allow' ? inRow + 1 : 0
+      if (inRow === 3) return Date.now() - started
       await new Promise(resolve => setTimeout(resolve, 50))
     }
     throw new Error(`${label}: the service did not recover within ${timeoutMs} ms`)
