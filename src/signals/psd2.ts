@@ -5,6 +5,7 @@
  * Implementations: memory-psd2.ts (in memory) and redis-psd2.ts (Redis and Redis Cluster); both
  * pass the same contract tests.
  */
+import type { Psd2Facts } from '../engine/model.js'
 import type { SubjectKey } from './history.js'
 
 export interface Psd2Query {
@@ -16,18 +17,8 @@ export interface Psd2Query {
   lockoutWindow?: number
 }
 
-export interface Psd2State {
-  /** Set when query.linked was given and the store can tell. */
-  linkedConsumed?: boolean
-  /** Set instead of `linkedConsumed` when the store cannot tell (it lost its data): why. */
-  linkedUnavailable?: string
-  /** Set when query.payeeId was given. */
-  trustedPayee?: boolean
-  /** Exempted payments since the last SCA (EUR cents). */
-  exempted: { count: number, cents: number }
-  /** Epoch seconds of failed step-ups within lockoutWindow, ascending (empty when not asked). */
-  failures: number[]
-}
+/** What a read answers: the engine's PSD2 facts (one shape for the store and the engine). */
+export type Psd2State = Psd2Facts
 
 export interface Psd2Store {
   read: (key: SubjectKey, query: Psd2Query, now: number) => Promise<Psd2State>
