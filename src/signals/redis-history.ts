@@ -152,6 +152,37 @@ interface Client extends Psd2Commands {
 
 const backoff = (times: number): number => Math.min(times * 50, 1000)
 
+/**
+ * A client through Redis Sentinel that never gives up on its own. ioredis 6.0.0's failover
+ * detector disconnects the connector when a sentinel announces +switch-master; when that lands
+ * between two reconnect attempts (the master just died), connect() fails with "Connection is
+ * closed." and the client ends for good, so the store would stay unavailable, failing closed,
+ * until a restart (seen in 1 crash failover in 5). An end nobody asked for (straight from
+ * `connecting`, not through `close`) starts a new connection after the usual backoff.
+ */
+class SentinelRedis extends Redis {
+  #stopped = false
+  #restarts = 0
+  #last = ''
+  constructor (options: RedisOptions & { replyMapping?: 'legacy' }) {
+    super(options)
+    this.on('connecting', () => { this.#last = 'connecting' })
+    this.on('close', () => { this.#last = 'close' })
+    this.on('ready', () => { this.#restarts = 0 })
+    this.on('end', () => {
+      if (this.#stopped || this.#last !== 'connecting') return
+      setTimeout(() => {
+        if (!this.#stopped && this.status === 'end') this.connect().catch(() => {})
+      }, backoff(++this.#restarts)).unref()
+    })
+  }
+
+  override disconnect (reconnect = false): void {
+    if (!reconnect) this.#stopped = true
+    super.disconnect(reconnect)
+  }
+}
+
 /** An ioredis client that fails fast while Redis is away and reconnects by itself. */
 export function createRedisClient (options: ConnectionOptions): Redis | Cluster {
   return connect(options).client as unknown as Redis | Cluster
@@ -182,7 +213,7 @@ function connect (options: ConnectionOptions): { client: Client, kind: 'redis' |
     return { client: client as unknown as Client, kind: 'redis-cluster' }
   }
   if (options.sentinels !== undefined && options.sentinels.length > 0) {
-    const client = new Redis({
+    const client = new SentinelRedis({
       ...common,
       sentinels: options.sentinels.map(n => ({ host: n.host, port: n.port })),
       name: options.sentinelName ?? 'mymaster',

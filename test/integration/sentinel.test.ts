@@ -5,6 +5,7 @@ import { pino } from 'pino'
 import { loadConfig } from '../../src/config.js'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { createHistoryStore } from '../../src/signals/create-history.js'
+import { createRedisClient } from '../../src/signals/redis-history.js'
 import { requireRedis, startRedisSentinel } from '../helpers/redis.js'
 import { ask, Clock, scenarioApp } from './scenarios.js'
 
@@ -38,15 +39,16 @@ if (requireRedis(t, { cluster: true })) {
     return done
   }
 
-  /** PING through the store, tried for up to 5 s: one PING may outlast the 200 ms command timeout on a busy machine. */
-  async function answersPing (): Promise<boolean> {
+  /** PING tried for up to 5 s: one PING may outlast the 200 ms command timeout on a busy machine. */
+  async function answersPingOf (ping: () => Promise<unknown>): Promise<boolean> {
     const until = Date.now() + 5000
     do {
-      if (await store.ping()) return true
+      if (await ping().then(r => r === true || r === 'PONG', () => false)) return true
       await new Promise(resolve => setTimeout(resolve, 100))
     } while (Date.now() < until)
     return false
   }
+  const answersPing = (): Promise<boolean> => answersPingOf(() => store.ping())
 
   /**
    * Asks until `known` is allowed three times in a row (the store is back and the client settled
@@ -57,15 +59,18 @@ if (requireRedis(t, { cluster: true })) {
     const started = Date.now()
     let n = 0
     let inRow = 0
+    let last = ''
     while (Date.now() - started < timeoutMs) {
       // A device never seen must step up whatever the store does: an allow is a fail-open.
       const probe = await ask(app, clock, fresh(`never-seen-${label}-${n++}`))
       if (probe.decision === 'allow') t.fail(`${label}: a new device was allowed during the failover`)
-      inRow = (await ask(app, clock, known)).decision === 'allow' ? inRow + 1 : 0
+      const answer = await ask(app, clock, known)
+      inRow = answer.decision === 'allow' ? inRow + 1 : 0
+      if (answer.decision !== 'allow') last = JSON.stringify(answer.reasons)
       if (inRow === 3) return Date.now() - started
       await new Promise(resolve => setTimeout(resolve, 50))
     }
-    throw new Error(`${label}: the service did not recover within ${timeoutMs} ms`)
+    throw new Error(`${label}: the service did not recover within ${timeoutMs} ms (last answer for the known device: ${last}; PING ${String(await store.ping())})`)
   }
 
   t.test('config: REDIS_SENTINELS makes a Redis history store through the sentinels', async t => {
@@ -79,6 +84,22 @@ if (requireRedis(t, { cluster: true })) {
     clock.advance(5)
     t.equal((await ask(app, clock, known)).decision, 'allow', 'known device, weak session: allowed')
     t.equal((await ask(app, clock, fresh('stranger'))).decision, 'step_up', 'a new device steps up')
+  })
+
+  t.test('a disconnect from the failover detector while reconnecting does not end the client for good', async t => {
+    // What ioredis's failover detector does when +switch-master lands between two reconnect
+    // attempts: it disconnects the connector while connect() is still asking the sentinels.
+    const client = createRedisClient({ sentinels: sentinel.sentinels, sentinelName: sentinel.name, commandTimeoutMs: 200 })
+    t.teardown(() => { client.disconnect() })
+    client.on('error', () => {})
+    const connector = (client as unknown as { connector: { disconnect: () => void } }).connector
+    await new Promise(resolve => client.once('ready', resolve))
+    const ended = new Promise(resolve => client.once('end', resolve))
+    client.once('connecting', () => { connector.disconnect() })
+    client.disconnect(true)
+    await ended
+    t.ok(await answersPingOf(() => client.ping()), 'the client connects again and answers PING')
+    t.equal(client.status, 'ready')
   })
 
   t.test('SENTINEL FAILOVER: no fail-open, and the learnt device is still known after it', async t => {
