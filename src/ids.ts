@@ -26,3 +26,10 @@ const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 
 export const sha256 = oneShot !== undefined
   ? (data: string, encoding: Encoding): string => oneShot('sha256', data, encoding)
   : (data: string, encoding: Encoding): string => crypto.createHash('sha256').update(data).digest(encoding)
+
+/**
+ * What device ids and payee ids are salted with: the tenant (length-prefixed, so an empty tenant
+ * is not no tenant) and the subject. One user's ids then cannot be looked up in a table built for everyone.
+ */
+export const subjectSalt = (tenant: string | undefined, subject: string): string =>
+  `${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}`

@@ -101,7 +101,13 @@ export function createDecisionService (deps: DecisionServiceDeps): DecisionServi
     async recordStepUpFailure (subject) {
       const window = widestLockout(deps.policies.current)
       if (window === 0) return
-      await deps.history.psd2.recordFailure(subject, deps.now() / 1000, window)
+      try {
+        await deps.history.psd2.recordFailure(subject, deps.now() / 1000, window)
+      } catch (err) {
+        // Counted here, logged and answered by the caller (the /events route): nothing fails closed.
+        deps.onStoreError?.('recordFailure', err as Error)
+        throw err
+      }
     },
 
     async decide (request, options) {

@@ -3,7 +3,7 @@
  * checks what a schema cannot say, and hashes the device fingerprint.
  */
 import { badRequest } from '../errors.js'
-import { sha256 } from '../ids.js'
+import { sha256, subjectSalt } from '../ids.js'
 import type { Assurance, DecisionRequest } from '../engine/model.js'
 import type { DecideBody } from './schemas.js'
 import { parseTransaction } from './transaction.js'
@@ -35,7 +35,7 @@ export function deeperThan (value: unknown, max: number): boolean {
  * subject, so one user's ids cannot be looked up in a table built for everyone.
  */
 export const hashDevice = (fingerprint: string, tenant: string | undefined, subject: string): string =>
-  sha256(`${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}\u0000${fingerprint}`, 'base64url').slice(0, 22)
+  sha256(`${subjectSalt(tenant, subject)}\u0000${fingerprint}`, 'base64url').slice(0, 22)
 
 export function normalizeDecideBody (body: DecideBody, assurance: Assurance): DecisionRequest {
   if (body.token !== undefined) throw badRequest('token', 'only the service verifies tokens; send claims here')

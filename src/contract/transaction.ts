@@ -3,7 +3,7 @@
  * schema cannot (the IBAN's check digits) and computes what the engine and store compare.
  */
 import { badRequest } from '../errors.js'
-import { sha256 } from '../ids.js'
+import { sha256, subjectSalt } from '../ids.js'
 import { canonicalAmount, ibanValid, normalizeIban, normalizeName, parseAmount } from '../engine/psd2.js'
 import type { Transaction } from '../engine/model.js'
 import type { DecideBody } from './schemas.js'
@@ -17,7 +17,6 @@ export function parseTransaction (body: TransactionBody, tenant: string | undefi
   if (!ibanValid(iban)) throw badRequest('context.transaction.payee.iban', 'not a valid IBAN (its length, format or check digits are wrong for its country)')
   const name = normalizeName(body.payee.name)
   if (name === '') throw badRequest('context.transaction.payee.name', 'must not be blank')
-  const salt = `${tenant === undefined ? '' : `${tenant.length}:${tenant}`}\u0000${subject}`
   return {
     amount: body.amount,
     scaled,
@@ -25,6 +24,6 @@ export function parseTransaction (body: TransactionBody, tenant: string | undefi
     payee: { name: body.payee.name, iban },
     trustPayee: body.trustPayee === true,
     hash: sha256(`${canonicalAmount(scaled)}\u0000${body.currency}\u0000${name}\u0000${iban}`, 'base64url').slice(0, 32),
-    payeeId: sha256(`${salt}\u0000${iban}`, 'base64url').slice(0, 22)
+    payeeId: sha256(`${subjectSalt(tenant, subject)}\u0000${iban}`, 'base64url').slice(0, 22)
   }
 }

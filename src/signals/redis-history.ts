@@ -58,6 +58,7 @@ import type { HistoryUpdate } from '../engine/learning.js'
 import type { Location } from '../engine/model.js'
 import { CAPS, consumeTtl, isEmptyUpdate, type HistoryQuery, type HistoryRead, type HistoryStore, type SubjectKey } from './history.js'
 import { createRedisPsd2Store, definePsd2Commands, type Psd2Commands } from './redis-psd2.js'
+import { READ_EPOCH_LUA } from './redis-epoch.js'
 import { DAY } from '../engine/units.js'
 
 export interface RedisHistoryOptions {
@@ -81,7 +82,7 @@ export interface RedisHistoryOptions {
  * '' or an epoch to write when none exists (with the once-only check), ARGV[4..] fields to read.
  * Returns { HLEN, EXISTS, epoch or '', values... }.
  */
-const READ_LUA = `
+const READ_LUA = `${READ_EPOCH_LUA}
 local out = { 0, 0, '' }
 if ARGV[1] == '1' then
   out[1] = redis.call('HLEN', KEYS[1])
@@ -90,14 +91,7 @@ if ARGV[1] == '1' then
 end
 if ARGV[2] == '1' then
   out[2] = redis.call('EXISTS', KEYS[2])
-  if ARGV[3] ~= '' then
-    local epoch = redis.call('GET', KEYS[3])
-    if not epoch then
-      redis.call('SET', KEYS[3], ARGV[3])
-      epoch = ARGV[3]
-    end
-    out[3] = epoch
-  end
+  out[3] = read_epoch(KEYS[3], ARGV[3])
 end
 return out
 `

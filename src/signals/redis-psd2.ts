@@ -4,6 +4,7 @@
  * (one round trip) touching only keys of the subject's slot, so each call is atomic, on Cluster too.
  */
 import type { SubjectKey } from './history.js'
+import { READ_EPOCH_LUA } from './redis-epoch.js'
 import { checkPayment, checkSca, checkWindow, PSD2_CAPS, PSD2_LOSS_MARGIN, PSD2_TTL, toSecond, withinWindow, type Psd2Query, type Psd2State, type Psd2Store } from './psd2.js'
 
 type Reply = Array<string | number | null>
@@ -15,19 +16,12 @@ type Reply = Array<string | number | null>
  * ARGV[5] '' or an epoch to write when none exists (with the linked check).
  * Returns { count, cents, spent, trusted, epoch or '', failures... }.
  */
-const READ_LUA = `
+const READ_LUA = `${READ_EPOCH_LUA}
 local counters = redis.call('HMGET', KEYS[1], 'n', 'c')
 local out = { tonumber(counters[1]) or 0, tonumber(counters[2]) or 0, 0, 0, '' }
 if ARGV[1] == '1' then
   out[3] = redis.call('EXISTS', KEYS[4])
-  if ARGV[5] ~= '' then
-    local epoch = redis.call('GET', KEYS[5])
-    if not epoch then
-      redis.call('SET', KEYS[5], ARGV[5])
-      epoch = ARGV[5]
-    end
-    out[5] = epoch
-  end
+  out[5] = read_epoch(KEYS[5], ARGV[5])
 end
 if ARGV[2] == '1' and redis.call('ZSCORE', KEYS[2], ARGV[3]) then out[4] = 1 end
 if ARGV[4] == '1' then

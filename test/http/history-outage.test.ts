@@ -1,11 +1,14 @@
 // A history store outage never yields allow (docs/failure-rules.md): the triggers that need history fire,
 // with a reason saying so, and a once-only authentication that cannot be checked or consumed
 // is refused.
+import { Writable } from 'node:stream'
+import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { pino } from 'pino'
 import type { HistoryStore } from '../../src/signals/history.js'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
-import { buildTestApp, decide, NOW_S, session } from '../helpers/app.js'
+import { buildTestApp, decide, NOW_S, postDecide, session } from '../helpers/app.js'
 
 const geo = await openGeoLookup({})
 t.teardown(() => geo.close())
@@ -117,4 +120,33 @@ t.test('once-only (treasury desk) with the store down is refused, not allowed', 
     t.ok(store.calls.includes('consume'), 'consumption was attempted')
     t.equal(body.decision, 'step_up', 'an allow that could not consume becomes a step-up')
   })
+})
+
+t.test('a failed step-up the store cannot record is still answered 200, logged, and counted as a store error', async t => {
+  const lines: Array<Record<string, unknown>> = []
+  const logger = pino({ level: 'info' }, new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } }))
+  const store = faultyStore()
+  const policiesDir = fileURLToPath(new URL('../fixtures/psd2-policies', import.meta.url))
+  const { app } = await buildTestApp({ geo, history: store, policiesDir, logger })
+  t.teardown(() => app.close())
+  const series = 'stepup_history_errors_total{operation="recordFailure",kind="error"}'
+  const counted = async (): Promise<number | undefined> => {
+    const line = (await app.inject({ url: '/metrics' })).body.split('\n').find(l => l.startsWith(series + ' '))
+    return line === undefined ? undefined : Number(line.slice(series.length + 1))
+  }
+
+  const answer = (await postDecide(app, {
+    action: 'payments.initiate',
+    claims: { sub: 'outage-4', amr: ['pwd'], auth_time: NOW_S - 3600 },
+    context: { transaction: { amount: '420.00', currency: 'EUR', payee: { name: 'ACME GmbH', iban: 'DE89 3704 0044 0532 0130 00' } } }
+  })).json()
+  t.equal(answer.decision, 'step_up')
+  t.equal(await counted(), 0, 'nothing counted before')
+
+  store.fail.record = true
+  const res = await app.inject({ method: 'POST', url: '/events', payload: { decisionId: answer.decisionId, event: 'auth.step_up_failed' } })
+  t.equal(res.statusCode, 200, 'the report is still answered 200')
+  t.ok(store.calls.includes('psd2.recordFailure'), 'the failure was written')
+  t.ok(lines.some(l => l.level === 40 && l.msg === 'failed step-up not counted for the lockout: history store error'), 'a warning says the failure was not counted')
+  t.equal(await counted(), 1, series)
 })
