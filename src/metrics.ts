@@ -36,7 +36,7 @@ export function createMetrics (): Metrics {
     buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25],
     registers: [registry]
   })
-  const storeErrors = new Counter({ name: 'stepup_history_errors_total', help: 'History store failures (each one failed closed).', labelNames: ['operation', 'kind'], registers: [registry] })
+  const storeErrors = new Counter({ name: 'stepup_history_errors_total', help: 'History store failures by operation (reads and payment checks fail closed).', labelNames: ['operation', 'kind'], registers: [registry] })
   const reloads = new Counter({ name: 'stepup_policy_reloads_total', help: 'Policy reloads by outcome: applied, unchanged, invalid (refused: does not validate or passes a limit), removal_refused (removes policies without confirmation).', labelNames: ['outcome'], registers: [registry] })
   const loaded = new Gauge({ name: 'stepup_policies_loaded', help: 'Policies in the set that serves.', registers: [registry] })
   const rejections = new Counter({ name: 'stepup_rejected_requests_total', help: 'Requests refused with a 4xx, by error code and status.', labelNames: ['code', 'status'], registers: [registry] })
