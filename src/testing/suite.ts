@@ -265,8 +265,8 @@ async function runSteps ({ suite, case: c, set, now: nowIso, geo }: CaseRun, sto
     decisions.push(decision)
     if (step.outcome === 'auth.step_up_failed') {
       if (decision.decision !== 'step_up') failures.push(`${label}outcome: a step-up failure can only follow a step_up answer (got ${decision.decision})`)
-      // As POST /events answers it: a failure the store cannot record is not counted (and counted
-      // in stepup_history_errors_total), the run goes on.
+      // As POST /events answers it: a failure the store cannot record does not count towards the
+      // lockout, and the run goes on.
       else await service.recordStepUpFailure({ tenant: request.tenant, subject: request.subjectId }).catch(() => {})
     }
     const actual = JSON.parse(JSON.stringify(decision)) as Record<string, unknown>
