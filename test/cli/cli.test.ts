@@ -1,11 +1,12 @@
 // The `stepup` command on the fixture folders in test/fixtures/cli: exit codes and output lines.
 // The commands run in-process through run(argv, io), the function src/cli/main.ts calls; a few
-// run as real processes (node --import tsx src/cli/main.ts) to prove that wiring: the exit
+// run as real processes (node src/cli/main.ts, under the tests' own loader) to prove that wiring: the exit
 // code, stdout, stderr and stdin.
 import { spawn } from 'node:child_process'
 import { resolve } from 'node:path'
 import t from 'tap'
 import { run } from '../../src/cli/run.js'
+import { TS_CHILD_ARGS } from '../helpers/child.js'
 
 const root = resolve(import.meta.dirname, '../..')
 const fixtures = 'test/fixtures/cli'
@@ -23,12 +24,11 @@ async function stepup (args: string[]): Promise<Run> {
 }
 
 const env = { ...process.env }
-delete env.NODE_OPTIONS // tap's loaders are not for the child
 
 /** Runs `stepup <args>` as a real process from the repository root. */
 function stepupProcess (args: string[], stdin?: string): Promise<Run> {
   return new Promise<Run>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...TS_CHILD_ARGS, 'src/cli/main.ts', ...args], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })

@@ -9,16 +9,16 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import t from 'tap'
 import { run } from '../../src/cli/run.js'
+import { TS_CHILD_ARGS } from '../helpers/child.js'
 
 const root = resolve(import.meta.dirname, '../..')
 process.chdir(root)
 const env = { ...process.env }
-delete env.NODE_OPTIONS
 delete env.GEOIP_CITY_DB
 
 interface Run { code: number | null, stdout: string, stderr: string }
 const node = (args: string[], extraEnv: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> => new Promise((resolvePromise, reject) => {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [...TS_CHILD_ARGS, ...args], { cwd: root, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d })

@@ -13,6 +13,7 @@ import { loadPolicySet, PolicyHolder } from '../../src/policy/load.js'
 import { createPolicyReloader } from '../../src/policy/reloader.js'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
+import { TS_CHILD_ARGS } from '../helpers/child.js'
 
 const ADMIN = 'admin-key-0123456789'
 const API = 'api-key-0123456789ab'
@@ -193,7 +194,7 @@ t.test('SIGHUP reloads a running server; SIGTERM closes idle keep-alive connecti
   cpSync('policies', dir, { recursive: true })
   writeFileSync(join(dir, 'extra.yaml'), 'policies:\n  - { id: extra-one, actions: [x.y] }\n')
   const port = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [...TS_CHILD_ARGS, 'src/server.ts'], {
     env: { ...process.env, PORT: String(port), POLICIES_DIR: dir, ADMIN_API_KEYS: ADMIN, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe']
   })

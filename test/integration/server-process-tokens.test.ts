@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { makeKey, TestIssuer } from '../tokens/issuer-server.js'
+import { TS_CHILD_ARGS } from '../helpers/child.js'
 
 const NGINX_KEY = 'nginx-key-0123456789abcdef0123456' // 32 characters after the name
 const OPS_KEY = 'ops-key-0123456789abcdef012345678'
@@ -79,7 +80,7 @@ writeFileSync(join(dir, 'gateway.yaml'), GATEWAY)
 writeFileSync(join(dir, 'policies.yaml'), POLICIES)
 
 const port = await freePort()
-const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+const child = spawn(process.execPath, [...TS_CHILD_ARGS, 'src/server.ts'], {
   env: {
     ...process.env,
     PORT: String(port),
