@@ -9,6 +9,7 @@ import { connect, createServer as createNetServer, type AddressInfo } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { onPath, requirePrograms, type TestLike } from '../helpers/tools.js'
 
 export const NGINX_TEMPLATE = fileURLToPath(new URL('../../examples/nginx/templates/default.conf.template', import.meta.url))
 
@@ -100,4 +101,12 @@ export async function startUpstream (): Promise<{ port: number, server: Server, 
   await new Promise<void>(resolve => state.server.listen(0, '127.0.0.1', resolve))
   state.port = (state.server.address() as AddressInfo).port
   return state
+}
+
+/**
+ * Call first in a file that needs nginx: true when it may go on. Otherwise its nginx tests skip
+ * with a loud notice, or, under CI=true, fail.
+ */
+export function requireNginx (t: TestLike): boolean {
+  return requirePrograms(t, 'nginx', onPath('nginx', ['-v']) ? [] : ['nginx'], 'Install nginx (apt-get install nginx-light)')
 }

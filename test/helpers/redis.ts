@@ -3,7 +3,7 @@
  * teardown and on process exit. Without `redis-server` on PATH the tests that need it skip
  * loudly, except under CI=true where that is a failure.
  */
-import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process'
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -12,41 +12,24 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import type { RedisNode } from '../../src/config.js'
 import type { HistoryStore } from '../../src/signals/history.js'
+import { onPath, requirePrograms, type TestLike } from './tools.js'
 
 const run = promisify(execFile)
-
-const onPath = (cmd: string): boolean => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0
 
 /** Is `redis-server` on PATH? (`redis-cli` is needed too, for the cluster.) */
 export const redisAvailable: boolean = onPath('redis-server')
 const redisCliAvailable: boolean = onPath('redis-cli')
 
-/** The bits of a tap `Test` these helpers use. */
-export interface TestLike {
-  teardown: (fn: () => unknown) => void
-  plan: (n: number, comment?: string) => void
-  fail: (message: string) => boolean
-}
-
 /**
- * Call first in a file that needs Redis: true when it may go on. Otherwise the file skips with
- * a loud notice, or, under CI=true, fails.
+ * Call first in a file that needs Redis: true when it may go on. Otherwise its Redis tests skip
+ * with a loud notice, or, under CI=true, fail.
  */
 export function requireRedis (t: TestLike, options: { cluster?: boolean } = {}): boolean {
   const missing = [
     ...(redisAvailable ? [] : ['redis-server']),
     ...(options.cluster === true && !redisCliAvailable ? ['redis-cli'] : [])
   ]
-  if (missing.length === 0) return true
-  const what = `${missing.join(' and ')} not found on PATH`
-  if (process.env.CI === 'true') {
-    t.fail(`${what}: Redis tests are required under CI=true`)
-    return false
-  }
-  const banner = '!'.repeat(78)
-  console.error(`\n${banner}\n!!! SKIPPING REDIS TESTS: ${what}. Install Redis to run them (CI fails instead).\n${banner}\n`)
-  t.plan(0, `skip: ${what}`)
-  return false
+  return requirePrograms(t, 'Redis', missing, 'Install Redis')
 }
 
 // ---- processes ----------------------------------------------------------------------------
