@@ -7,7 +7,7 @@ import { openGeoLookup } from '../../src/signals/geo.js'
 import { createHistoryStore } from '../../src/signals/create-history.js'
 import { createRedisClient } from '../../src/signals/redis-history.js'
 import { requireRedis, startRedisSentinel } from '../helpers/redis.js'
-import { ask, Clock, scenarioApp } from './scenarios.js'
+import { ask, Clock, scenarioApp } from '../integration/scenarios.js'
 
 if (requireRedis(t, { cluster: true })) {
   // Two failovers and a resync: sentinels poll every second, a demoted master resyncs in seconds.
