@@ -69,6 +69,14 @@ t.test('YAML problems: syntax, duplicate keys, several documents', async t => {
   t.match(problems, [{ file: 'a.yaml', line: 3, field: '(yaml)' }, { file: 'b.yaml', field: '(yaml)', message: 'a policy file holds one YAML document' }])
 })
 
+t.test('a file nested deeper than any parser recursion says so, not "call stack"', async t => {
+  for (const depth of [100, 20_000, 40_000]) {
+    const problems: Parameters<typeof parseSource>[1] = []
+    t.equal(parseSource({ file: 'deep.yaml', text: `policies: ${'['.repeat(depth)}${']'.repeat(depth)}\n` }, problems), undefined)
+    t.match(problems, [{ file: 'deep.yaml', field: '(yaml)', code: 'yaml_syntax', message: /nesting exceeded/ }], `depth ${depth}`)
+  }
+})
+
 t.test('reading a folder: limits name the file, special files are skipped, hidden entries ignored, links followed', async t => {
   const dir = mkdtempSync(join(tmpdir(), 'stepup-source-'))
   writeFileSync(join(dir, 'a.yaml'), 'policies: []\n')
