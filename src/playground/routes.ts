@@ -7,13 +7,13 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { pino } from 'pino'
-import { formatProblem } from '../errors.js'
+import { formatProblem, PolicyLoadError } from '../errors.js'
 import { decideRequestSchema, normalizeDecideBody, toDecideResponse, type DecideBody } from '../contract/index.js'
 import type { Guard } from '../http/auth.js'
 import { DECIDE_EXAMPLES, EXAMPLES_NOW_S } from '../http/openapi-docs.js'
-import { compilePolicies } from '../policy/compile.js'
 import { PolicyHolder } from '../policy/load.js'
-import { readPolicyFolder, type FolderSources } from '../policy/source.js'
+import { readPolicyFolder } from '../policy/source.js'
+import { sharedWorkerLoader, type TriedFile, type WorkerLoader } from '../policy/worker-load.js'
 import { createDecisionService, type DecisionService } from '../service.js'
 import type { GeoLookup } from '../signals/geo.js'
 import type { HistoryStore } from '../signals/history.js'
@@ -34,6 +34,8 @@ export interface PlaygroundDeps {
   now: () => number
   /** The live policy folder, so an edited file can be tried together with the others. */
   policiesDir?: string | undefined
+  /** Where an edited file is checked (default: the process's loading worker). */
+  loader?: WorkerLoader
 }
 
 interface TryBody {
@@ -91,6 +93,7 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, 
     now: deps.now
   })
   const live = serviceFor(deps.policies)
+  const loader = deps.loader ?? sharedWorkerLoader()
 
   const asset = (type: string, body: string) => async (_request: FastifyRequest, reply: FastifyReply) => reply
     .type(type)
@@ -142,15 +145,16 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, 
     let candidate: Record<string, unknown> | undefined
     if (policy !== undefined) {
       const file = policy.file ?? 'playground.yaml'
-      const folder: FolderSources = deps.policiesDir !== undefined
-        ? await readPolicyFolder(deps.policiesDir).catch(() => ({ policies: [], lists: [] }))
-        : { policies: [], lists: [] }
-      const replaced = folder.policies.some(p => p.file === file)
-      const sources: FolderSources = { lists: folder.lists, policies: [...folder.policies.filter(p => p.file !== file), { file, text: policy.text }] }
-      const { set, problems } = compilePolicies(sources)
+      // Checked in the loading worker, as a reload would be: compiling a big folder, or a
+      // hostile file, never holds this thread (and a load past its limits is refused).
+      const tried: TriedFile = await loader.tryFile(deps.policiesDir, { file, text: policy.text }).catch((err: unknown) => {
+        if (err instanceof PolicyLoadError) return { problems: err.problems, files: [file], replaced: false }
+        throw err
+      })
+      const { set, problems } = tried
       const errors = problems.filter(p => p.severity === 'error').map(formatProblem)
       const warnings = problems.filter(p => p.severity === 'warning').map(formatProblem)
-      candidate = { file, replaced, files: sources.policies.length, errors, warnings }
+      candidate = { file, replaced: tried.replaced, files: tried.files.length, errors, warnings }
       if (set === undefined || errors.length > 0) return { candidate }
       holder = new PolicyHolder(set, deps.now)
       service = serviceFor(holder)

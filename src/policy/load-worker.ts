@@ -7,7 +7,7 @@
  */
 import { parentPort } from 'node:worker_threads'
 import { checkSources } from './load.js'
-import { readPolicyFolder, setParseObserver } from './source.js'
+import { readPolicyFolder, setParseObserver, type FolderSources } from './source.js'
 import { toPortable, type PortableSet, type WorkerReply, type WorkerRequest } from './portable.js'
 
 const post = (message: WorkerReply): void => parentPort!.postMessage(message)
@@ -24,12 +24,20 @@ parentPort!.on('message', (request: WorkerRequest) => {
     if (pending?.id === request.id) pending = undefined
     return
   }
-  const { id, dir, limits } = request
+  const { id, dir, replace, limits } = request
   pending = undefined
   void (async () => {
     try {
       setParseObserver(undefined)
-      const sources = await readPolicyFolder(dir, limits)
+      // A candidate file (the playground's) joins the folder as it is on disk, in place of the
+      // file of the same name; where the folder cannot be read, the file is tried alone.
+      const read: FolderSources = dir === undefined
+        ? { policies: [], lists: [] }
+        : await readPolicyFolder(dir, limits).catch((err: unknown) => { if (replace) return { policies: [], lists: [] }; throw err })
+      const replaced = replace !== undefined && read.policies.some(s => s.file === replace.file)
+      const sources: FolderSources = replace === undefined
+        ? read
+        : { ...read, policies: [...read.policies.filter(s => s.file !== replace.file), replace] }
       setParseObserver(file => post({ id, type: 'progress', file }))
       const { set, problems } = checkSources(sources)
       let summary: (Omit<PortableSet, 'policies'> & { count: number }) | undefined
@@ -39,10 +47,10 @@ parentPort!.on('message', (request: WorkerRequest) => {
         const { policies, ...rest } = portable
         summary = { ...rest, count: policies.length }
       }
-      post({ id, type: 'done', problems, files: sources.policies.map(s => s.file), ...(summary ? { set: summary } : {}) })
+      post({ id, type: 'done', problems, files: sources.policies.map(s => s.file), replaced, ...(summary ? { set: summary } : {}) })
     } catch (err) {
       const e = err as NodeJS.ErrnoException
-      post({ id, type: 'failed', message: e.code === 'ENOENT' ? `no such folder: ${dir}` : `cannot read: ${e.message}` })
+      post({ id, type: 'failed', message: e.code === 'ENOENT' ? `no such folder: ${dir ?? ''}` : `cannot read: ${e.message}` })
     } finally {
       setParseObserver(undefined)
     }

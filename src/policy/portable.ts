@@ -15,7 +15,7 @@ import { compileCondition } from './cel.js'
 import { attachGatewayConfig, fromPortableGateway, gatewayConfigOf, toPortableGateway, type PortableGatewayConfig } from './gateway-config.js'
 import { compileIpLists } from './iplists.js'
 import { policyDigest, rememberDigest } from './set-changes.js'
-import type { ListSource, ReadLimits } from './source.js'
+import type { ListSource, PolicySource, ReadLimits } from './source.js'
 
 export type PortableTrigger = Exclude<Trigger, { kind: 'condition' }> | { kind: 'condition', source: string }
 /** `digest`: the policy's `policyDigest`, computed in the worker. */
@@ -39,13 +39,14 @@ export interface PortableSet {
  */
 export type WorkerReply = { id: number } & (
   | { type: 'progress', file: string }
-  | { type: 'done', problems: PolicyProblem[], files: string[], set?: Omit<PortableSet, 'policies'> & { count: number } }
+  | { type: 'done', problems: PolicyProblem[], files: string[], replaced: boolean, set?: Omit<PortableSet, 'policies'> & { count: number } }
   | { type: 'chunk', policies: PortablePolicy[] }
   | { type: 'failed', message: string }
 )
 
 export type WorkerRequest =
-  | { type: 'load', id: number, dir: string, limits: ReadLimits }
+  /** A folder (`dir`), with one file replaced or added (`replace`), or that file alone. */
+  | { type: 'load', id: number, dir?: string, replace?: PolicySource, limits: ReadLimits }
   | { type: 'chunk', id: number, from: number, to: number }
   | { type: 'release', id: number }
 

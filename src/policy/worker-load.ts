@@ -5,10 +5,10 @@
  * replaced when a limit stopped it. The compiled set comes back through `fromPortable`.
  */
 import { Worker } from 'node:worker_threads'
-import { PolicyLoadError, type PolicyProblem } from '../errors.js'
+import { PolicyLoadError, type LoadProblem, type PolicyProblem } from '../errors.js'
 import type { CompiledPolicySet } from '../engine/policy-set.js'
 import { fromPortable, type PortablePolicy, type WorkerReply, type WorkerRequest } from './portable.js'
-import { DEFAULT_READ_LIMITS, type ReadLimits } from './source.js'
+import { DEFAULT_READ_LIMITS, type PolicySource, type ReadLimits } from './source.js'
 
 export interface LoadLimits extends ReadLimits {
   /** Milliseconds a load may take in the worker. */
@@ -26,8 +26,25 @@ export interface WorkerLoaded {
   files: string[]
 }
 
+/** A folder with one file replaced or added, checked as a reload would check it, never served. */
+export interface TriedFile {
+  /** The compiled set, when no problem is an error. */
+  set?: CompiledPolicySet
+  /** Every problem: errors and warnings. */
+  problems: LoadProblem[]
+  /** The policy files checked, the tried one included. */
+  files: string[]
+  /** Whether the tried file took the place of one in the folder. */
+  replaced: boolean
+}
+
 export interface WorkerLoader {
   load: (dir: string, limits?: Partial<LoadLimits>) => Promise<WorkerLoaded>
+  /**
+   * Checks `dir` (none: an empty folder) with `replace` in place of the file of that name.
+   * Problems are answered, not thrown; a load refused by a limit rejects like `load`.
+   */
+  tryFile: (dir: string | undefined, replace: PolicySource, limits?: Partial<LoadLimits>) => Promise<TriedFile>
   /** Starts the worker now, so that the first reload does not wait for it. */
   warm: (limits?: Partial<LoadLimits>) => void
   close: () => Promise<void>
@@ -101,7 +118,8 @@ export function createWorkerLoader (): WorkerLoader {
     return worker
   }
 
-  const once = (dir: string, l: LoadLimits): Promise<WorkerReply & { type: 'done', worker: Worker }> => new Promise((resolve, reject) => {
+  type Done = WorkerReply & { type: 'done', worker: Worker }
+  const once = (what: { dir?: string, replace?: PolicySource }, l: LoadLimits): Promise<Done> => new Promise((resolve, reject) => {
     const w = spawn(l.maxHeapMb)
     const id = nextId++
     let current = '(folder)'
@@ -120,7 +138,7 @@ export function createWorkerLoader (): WorkerLoader {
       if (message.id !== id || message.type === 'chunk') return
       if (message.type === 'progress') { current = message.file; return }
       cleanup()
-      if (message.type === 'failed') reject(refused(dir, message.message))
+      if (message.type === 'failed') reject(refused(what.dir ?? '(folder)', message.message))
       else resolve({ ...message, worker: w })
     }
     const onError = (err: Error): void => {
@@ -135,22 +153,32 @@ export function createWorkerLoader (): WorkerLoader {
     w.on('message', onMessage)
     w.on('error', onError)
     w.on('exit', onExit)
-    send(w, { type: 'load', id, dir, limits: { maxFileBytes: l.maxFileBytes, maxFolderBytes: l.maxFolderBytes, maxFiles: l.maxFiles } })
+    send(w, { type: 'load', id, ...what, limits: { maxFileBytes: l.maxFileBytes, maxFolderBytes: l.maxFolderBytes, maxFiles: l.maxFiles } })
   })
+
+  /** One load after the other: the compiled set, when the worker compiled one without errors. */
+  const queued = (what: { dir?: string, replace?: PolicySource }, limits: Partial<LoadLimits>): Promise<{ done: Done, set?: CompiledPolicySet }> => {
+    const l = { ...DEFAULT_LOAD_LIMITS, ...limits }
+    const result = chain.then(() => once(what, l)).then(async done => {
+      if (done.set === undefined || done.problems.some(p => p.severity === 'error')) return { done }
+      const { count, ...rest } = done.set
+      const policies = await pull(done.worker, done.id, count, l.timeoutMs)
+      return { done, set: await fromPortable({ ...rest, policies }) }
+    })
+    chain = result.catch(() => undefined)
+    return result
+  }
 
   return {
     warm (limits = {}) { spawn({ ...DEFAULT_LOAD_LIMITS, ...limits }.maxHeapMb) },
-    load (dir, limits = {}) {
-      const l = { ...DEFAULT_LOAD_LIMITS, ...limits }
-      const result = chain.then(() => once(dir, l)).then(async done => {
-        const errors = done.problems.filter(p => p.severity === 'error')
-        if (errors.length > 0 || done.set === undefined) throw new PolicyLoadError(errors)
-        const { count, ...rest } = done.set
-        const policies = await pull(done.worker, done.id, count, l.timeoutMs)
-        return { set: await fromPortable({ ...rest, policies }), warnings: done.problems.filter(p => p.severity === 'warning'), files: done.files }
-      })
-      chain = result.catch(() => undefined)
-      return result
+    async load (dir, limits = {}) {
+      const { done, set } = await queued({ dir }, limits)
+      if (set === undefined) throw new PolicyLoadError(done.problems.filter(p => p.severity === 'error'))
+      return { set, warnings: done.problems.filter(p => p.severity === 'warning'), files: done.files }
+    },
+    async tryFile (dir, replace, limits = {}) {
+      const { done, set } = await queued({ ...(dir === undefined ? {} : { dir }), replace }, limits)
+      return { ...(set ? { set } : {}), problems: done.problems, files: done.files, replaced: done.replaced }
     },
     async close () {
       const w = worker

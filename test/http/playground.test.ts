@@ -89,6 +89,26 @@ t.test('an edited file is tried with the folder; the live set is untouched', asy
   t.notOk('decision' in broken, 'no decision from a file that does not validate')
 })
 
+t.test('a hostile edited file is refused by the loading worker while decisions go on', async t => {
+  const { app } = await setup(t)
+  const deep = `policies: ${'['.repeat(29_000)}${']'.repeat(29_000)}\n` // within the 60,000 characters the pane takes
+  let laughs = 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+  for (let i = 1; i <= 9; i++) laughs += `a${i}: &a${i} [${Array(9).fill(`*a${i - 1}`).join(',')}]\n`
+  laughs += 'policies:\n  - id: laughs\n    actions: [x.y]\n    description: *a9\n'
+  for (const [text, problem] of [[deep, /^hostile\.yaml:\d+:\d+ \(yaml\): nesting exceeded/], [laughs, /^hostile\.yaml:\d+:\d+ \(yaml\): aliases expand to more than/]] as const) {
+    const order: string[] = []
+    const tried = app.inject({ method: 'POST', url: '/playground/api/decide', payload: { request: newDevice, policy: { file: 'hostile.yaml', text } } })
+      .then(res => { order.push('tried'); return res })
+    // Parsing happens in the worker: a decision asked meanwhile does not wait for it.
+    await app.inject({ method: 'POST', url: '/decide', payload: newDevice }).then(() => order.push('decided'))
+    const res = await tried
+    t.equal(res.statusCode, 200)
+    t.match(res.json().candidate, { file: 'hostile.yaml', errors: [problem] })
+    t.notOk('decision' in res.json())
+    t.same(order, ['decided', 'tried'], 'the decision was answered first')
+  }
+})
+
 t.test('bad input gets a 4xx naming the field', async t => {
   const { app } = await setup(t)
   const cases: Array<[unknown, RegExp]> = [
