@@ -13,7 +13,7 @@ import type { Guard } from '../http/auth.js'
 import { DECIDE_EXAMPLES, EXAMPLES_NOW_S } from '../http/openapi-docs.js'
 import { PolicyHolder } from '../policy/load.js'
 import { readPolicyFolder } from '../policy/source.js'
-import { sharedWorkerLoader, type TriedFile, type WorkerLoader } from '../policy/worker-load.js'
+import { createWorkerLoader, type TriedFile, type WorkerLoader } from '../policy/worker-load.js'
 import { createDecisionService, type DecisionService } from '../service.js'
 import type { GeoLookup } from '../signals/geo.js'
 import type { HistoryStore } from '../signals/history.js'
@@ -34,7 +34,10 @@ export interface PlaygroundDeps {
   now: () => number
   /** The live policy folder, so an edited file can be tried together with the others. */
   policiesDir?: string | undefined
-  /** Where an edited file is checked (default: the process's loading worker). */
+  /**
+   * Where an edited file is checked. Default: a loading worker of the playground's own (started
+   * on the first try, stopped with the app), so tries never queue in front of a reload.
+   */
   loader?: WorkerLoader
 }
 
@@ -60,6 +63,9 @@ const dryRun = (history: HistoryStore): HistoryStore => ({
   },
   close: async () => {}
 })
+
+/** A try is one person's edit: shorter than a reload's 20 s (the pane takes 60,000 characters). */
+const TRY_LIMITS = { timeoutMs: 5_000 }
 
 /** Where the playground may run: open on loopback without API keys, else behind the admin key. */
 export function playgroundAccess (options: { loopback: boolean, apiKeys: readonly string[], adminApiKeys: readonly string[] }): PlaygroundAccess {
@@ -93,7 +99,9 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, 
     now: deps.now
   })
   const live = serviceFor(deps.policies)
-  const loader = deps.loader ?? sharedWorkerLoader()
+  let own: WorkerLoader | undefined
+  const loader = (): WorkerLoader => deps.loader ?? (own ??= createWorkerLoader())
+  app.addHook('onClose', async () => { await own?.close() })
 
   const asset = (type: string, body: string) => async (_request: FastifyRequest, reply: FastifyReply) => reply
     .type(type)
@@ -147,9 +155,11 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, 
       const file = policy.file ?? 'playground.yaml'
       // Checked in the loading worker, as a reload would be: compiling a big folder, or a
       // hostile file, never holds this thread (and a load past its limits is refused).
-      const tried: TriedFile = await loader.tryFile(deps.policiesDir, { file, text: policy.text }).catch((err: unknown) => {
+      const tried: TriedFile = await loader().tryFile(deps.policiesDir, { file, text: policy.text }, TRY_LIMITS).catch((err: unknown) => {
         if (err instanceof PolicyLoadError) return { problems: err.problems, files: [file], replaced: false }
-        throw err
+        // Anything else (no thread could start, say) is this try's problem, never a 5xx.
+        request.log.warn({ err }, 'playground: the edited file could not be checked')
+        return { problems: [{ file, line: 1, col: 1, field: '(load)', message: 'the file could not be checked here; try again', severity: 'error' as const }], files: [file], replaced: false }
       })
       const { set, problems } = tried
       const errors = problems.filter(p => p.severity === 'error').map(formatProblem)

@@ -37,7 +37,12 @@ parentPort!.on('message', (request: WorkerRequest) => {
       const replaced = replace !== undefined && read.policies.some(s => s.file === replace.file)
       const sources: FolderSources = replace === undefined
         ? read
-        : { ...read, policies: [...read.policies.filter(s => s.file !== replace.file), replace] }
+        : {
+            lists: read.lists,
+            policies: [...read.policies.filter(s => s.file !== replace.file), replace],
+            // What reading found about the file on disk (too large, say) is not the candidate's.
+            ...(read.problems ? { problems: read.problems.filter(p => p.file !== replace.file) } : {})
+          }
       setParseObserver(file => post({ id, type: 'progress', file }))
       const { set, problems } = checkSources(sources)
       let summary: (Omit<PortableSet, 'policies'> & { count: number }) | undefined

@@ -2,7 +2,10 @@
 // policy file is tried without touching the set that serves.
 import t, { type Test } from 'tap'
 import { pino } from 'pino'
-import { buildApp } from '../../src/app.js'
+import Fastify from 'fastify'
+import { buildApp, fastifyOptions } from '../../src/app.js'
+import { playgroundRoutes } from '../../src/playground/routes.js'
+import type { WorkerLoader } from '../../src/policy/worker-load.js'
 import { PolicyHolder } from '../../src/policy/load.js'
 import { openGeoLookup } from '../../src/signals/geo.js'
 import { createMemoryHistoryStore } from '../../src/signals/memory-history.js'
@@ -107,6 +110,25 @@ t.test('a hostile edited file is refused by the loading worker while decisions g
     t.notOk('decision' in res.json())
     t.same(order, ['decided', 'tried'], 'the decision was answered first')
   }
+})
+
+t.test('a check that fails for another reason is the candidate\'s error, never a 5xx', async t => {
+  const app = Fastify(fastifyOptions(pino({ level: 'silent' })))
+  const failing: WorkerLoader = {
+    load: async () => { throw new Error('no thread') },
+    tryFile: async () => { throw new Error('no thread') },
+    warm: () => {},
+    close: async () => {}
+  }
+  await app.register(playgroundRoutes, {
+    access: 'open', guard: [], policies: new PolicyHolder(await policySet(EXAMPLE_POLICIES), () => NOW_MS), geo: () => geo,
+    history: createMemoryHistoryStore({ maxSubjects: 10 }), now: () => NOW_MS, loader: failing
+  })
+  t.teardown(() => app.close())
+  const res = await app.inject({ method: 'POST', url: '/playground/api/decide', payload: { request: newDevice, policy: { file: 'x.yaml', text: 'policies: []\n' } } })
+  t.equal(res.statusCode, 200)
+  t.match(res.json().candidate, { file: 'x.yaml', errors: [/^x\.yaml:1:1 \(load\): the file could not be checked here/] })
+  t.notOk('decision' in res.json())
 })
 
 t.test('bad input gets a 4xx naming the field', async t => {
