@@ -6,5 +6,5 @@
  * source maps, and the merged report counted most files as one line each.
  */
 export const TS_CHILD_ARGS: readonly string[] = process.execArgv.some(a => a.includes('typescript') || a.includes('tsx'))
-  ? process.execArgv
+  ? process.execArgv.filter(a => !a.startsWith('--inspect')) // a debugged test: the child would take its port
   : ['--import', 'tsx']

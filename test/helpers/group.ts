@@ -7,8 +7,9 @@
  * up: `npm test` took 200 s on 2 cores (352 s of CPU), and 125-135 s (about 235 s of CPU) with
  * a process per folder. A file still runs alone, as before: `npx tap test/unit/ids.test.ts`.
  *
- * How: each file is imported inside a subtest named after it. Its own tests attach to the root
- * and run after that subtest, before the next file is imported, so two files never run at once.
+ * How: each file is imported inside a subtest named after it, which checks that the file added
+ * tests. Those attach to the root and run after that subtest, before the next file is imported,
+ * so two files never run at once.
  * Teardowns a file adds at its top level run when the whole folder is done; the folder shares
  * tap's per-process timeout (package.json).
  */
@@ -25,6 +26,11 @@ export async function runFolder (folder: URL): Promise<void> {
   if (files.length === 0) throw new Error(`no test files in ${dir}`)
   for (const file of files) {
     const url = new URL(file, folder)
-    await t.test(relative(ROOT, fileURLToPath(url)), async () => { await import(url.href) })
+    await t.test(relative(ROOT, fileURLToPath(url)), async file => {
+      const queued = t.queue.length
+      await import(url.href)
+      // Alone, a file with no tests fails ("no tests found"); in a folder it would pass unseen.
+      file.ok(t.queue.length > queued, 'the file has tests')
+    })
   }
 }
