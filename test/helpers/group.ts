@@ -2,9 +2,9 @@
  * Runs the test files of one folder in one process, one file after another.
  *
  * Why: a test process costs about 1.7 s of CPU before its first test (Node, tap and its
- * TypeScript loader, coverage, the app's modules). With one process per file, the 61 small
+ * TypeScript loader, coverage, the app's modules). With one process per file, the 60-odd small
  * files of test/unit, http, gateway, tokens and cli spent a third of the suite's CPU starting
- * up: `npm test` took 200 s on 2 cores (352 s of CPU), and 125-135 s (about 235 s of CPU) with
+ * up: `npm test` took 200 s on 2 cores (352 s of CPU), and 117-155 s (205-270 s of CPU) with
  * a process per folder. A file still runs alone, as before: `npx tap test/unit/ids.test.ts`.
  *
  * How: each file is imported inside a subtest named after it, which checks that the file added
