@@ -153,8 +153,8 @@ export const playgroundRoutes: FastifyPluginAsync<PlaygroundDeps> = async (app, 
     let candidate: Record<string, unknown> | undefined
     if (policy !== undefined) {
       const file = policy.file ?? 'playground.yaml'
-      // Checked in the loading worker, as a reload would be: compiling a big folder, or a
-      // hostile file, never holds this thread (and a load past its limits is refused).
+      // Checked as a reload would be, in the playground's own loading worker: compiling a big
+      // folder, or a hostile file, never holds this thread (and a try past its limits is refused).
       const tried: TriedFile = await loader().tryFile(deps.policiesDir, { file, text: policy.text }, TRY_LIMITS).catch((err: unknown) => {
         if (err instanceof PolicyLoadError) return { problems: err.problems, files: [file], replaced: false }
         // Anything else (no thread could start, say) is this try's problem, never a 5xx.
